@@ -1,0 +1,246 @@
+//! `RedisModule_Call` behind the runtime's [`Backend`] trait.
+//!
+//! Every command runs with flags `!` (replicate its effects: replicas and the
+//! AOF receive them wrapped in MULTI/EXEC, never the `PATTERN.CALL`), `E`
+//! (errors as replies), `S` (script mode: `deny-script` commands refused,
+//! writes refused when `min-replicas` or persistence says so), `C` (ACL
+//! checked as the calling user, as for Lua), `3` (RESP3, so replies keep their
+//! types) and, in read-only calls, `W` (every write refused by Redis itself).
+
+use pattern_runtime::bindings::pattern::engine::types::Verbatim;
+use pattern_runtime::{Backend, LogLevel, Node};
+use redis_module::logging::RedisLogLevel;
+use redis_module::raw;
+use redis_module::{Context, ContextFlags};
+use std::ffi::{c_char, c_int, CString};
+use std::ptr;
+
+const FLAGS_READ_WRITE: &[u8] = b"!ESC3v\0";
+const FLAGS_READ_ONLY: &[u8] = b"!ESC3Wv\0";
+
+/// The Redis side of one call: the calling client's context.
+pub struct RedisBackend<'a> {
+    ctx: &'a Context,
+}
+
+impl<'a> RedisBackend<'a> {
+    pub fn new(ctx: &'a Context) -> Self {
+        Self { ctx }
+    }
+}
+
+/// Owned `RedisModuleString`s for one command's arguments.
+struct Argv(Vec<*mut raw::RedisModuleString>);
+
+impl Argv {
+    fn new(args: &[&[u8]]) -> Self {
+        Self(
+            args.iter()
+                .map(|arg| unsafe {
+                    raw::RedisModule_CreateString.unwrap()(
+                        ptr::null_mut(),
+                        arg.as_ptr() as *const c_char,
+                        arg.len(),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Argv {
+    fn drop(&mut self) {
+        for &s in &self.0 {
+            unsafe { raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), s) };
+        }
+    }
+}
+
+impl Backend for RedisBackend<'_> {
+    fn run(&mut self, args: &[&[u8]], read_only: bool) -> Vec<Node> {
+        let Ok(name) = CString::new(args[0]) else {
+            return vec![Node::Error("ERR command name contains a NUL byte".into())];
+        };
+        let argv = Argv::new(&args[1..]);
+        let flags = if read_only {
+            FLAGS_READ_ONLY
+        } else {
+            FLAGS_READ_WRITE
+        };
+        let reply = unsafe {
+            raw::RedisModule_Call.unwrap()(
+                self.ctx.ctx,
+                name.as_ptr(),
+                flags.as_ptr() as *const c_char,
+                argv.0.as_ptr(),
+                argv.0.len(),
+            )
+        };
+        if reply.is_null() {
+            return vec![Node::Error(call_failure(&name))];
+        }
+        let mut nodes = Vec::new();
+        unsafe {
+            flatten(reply, &mut nodes);
+            raw::RedisModule_FreeCallReply.unwrap()(reply);
+        }
+        nodes
+    }
+
+    fn key_positions(&mut self, args: &[&[u8]]) -> Result<Vec<usize>, String> {
+        let argv = Argv::new(args);
+        let mut count: c_int = 0;
+        errno::set_errno(errno::Errno(0));
+        let positions = unsafe {
+            raw::RedisModule_GetCommandKeys.unwrap()(
+                self.ctx.ctx,
+                argv.0.as_ptr() as *mut _,
+                argv.0.len() as c_int,
+                &mut count,
+            )
+        };
+        if positions.is_null() {
+            let name = String::from_utf8_lossy(args[0]);
+            return match errno::errno().0 {
+                0 => Ok(Vec::new()),
+                ENOENT => Err(format!("ERR unknown command '{name}'")),
+                _ => Err(format!(
+                    "ERR wrong number of arguments for '{name}' command"
+                )),
+            };
+        }
+        let found = unsafe { std::slice::from_raw_parts(positions, count as usize) }
+            .iter()
+            .map(|&p| p as usize)
+            .collect();
+        unsafe { raw::RedisModule_Free.unwrap()(positions as *mut _) };
+        Ok(found)
+    }
+
+    fn cluster_mode(&self) -> bool {
+        self.ctx.get_flags().contains(ContextFlags::CLUSTER)
+    }
+
+    fn log(&mut self, level: LogLevel, library: &str, message: &str) {
+        let level = match level {
+            LogLevel::Debug => RedisLogLevel::Debug,
+            LogLevel::Info => RedisLogLevel::Notice,
+            LogLevel::Warn | LogLevel::Error => RedisLogLevel::Warning,
+        };
+        self.ctx
+            .log(level, &format!("pattern-engine [{library}] {message}"));
+    }
+}
+
+const ENOENT: i32 = 2;
+
+/// Explains a NULL reply from `RedisModule_Call` by its errno.
+fn call_failure(name: &CString) -> String {
+    let name = name.to_string_lossy();
+    match errno::errno().0 {
+        ENOENT => format!("ERR unknown command '{name}'"),
+        22 => format!("ERR wrong number of arguments for '{name}' command"),
+        1 | 13 => format!("NOPERM this user has no permission to run '{name}'"),
+        29 => format!("READONLY '{name}' cannot write on a read-only replica"),
+        95 => format!("ERR command not allowed: '{name}' may not run inside a pattern call"),
+        105 => format!("OOM '{name}' is refused when used memory > 'maxmemory'"),
+        e => format!("ERR '{name}' could not run (errno {e})"),
+    }
+}
+
+/// Appends a call reply to `out` in pre-order.
+///
+/// # Safety
+/// `reply` must be a live call reply.
+unsafe fn flatten(reply: *mut raw::RedisModuleCallReply, out: &mut Vec<Node>) {
+    let kind = raw::RedisModule_CallReplyType.unwrap()(reply) as isize;
+    let mut len = 0usize;
+    match kind {
+        raw::REDISMODULE_REPLY_STRING => {
+            let p = raw::RedisModule_CallReplyStringPtr.unwrap()(reply, &mut len);
+            let text = bytes(p, len);
+            // Status replies ("+OK") share the STRING type; the raw protocol
+            // tells them apart.
+            let mut proto_len = 0usize;
+            let proto = raw::RedisModule_CallReplyProto.unwrap()(reply, &mut proto_len);
+            if bytes(proto, proto_len).first() == Some(&b'+') {
+                out.push(Node::Status(String::from_utf8_lossy(text).into_owned()));
+            } else {
+                out.push(Node::Bulk(text.to_vec()));
+            }
+        }
+        raw::REDISMODULE_REPLY_ERROR => {
+            let p = raw::RedisModule_CallReplyStringPtr.unwrap()(reply, &mut len);
+            out.push(Node::Error(
+                String::from_utf8_lossy(bytes(p, len)).into_owned(),
+            ));
+        }
+        raw::REDISMODULE_REPLY_INTEGER => {
+            out.push(Node::Integer(raw::RedisModule_CallReplyInteger.unwrap()(
+                reply,
+            )));
+        }
+        raw::REDISMODULE_REPLY_NULL => out.push(Node::Nil),
+        raw::REDISMODULE_REPLY_BOOL => {
+            out.push(Node::Boolean(
+                raw::RedisModule_CallReplyBool.unwrap()(reply) != 0,
+            ));
+        }
+        raw::REDISMODULE_REPLY_DOUBLE => {
+            out.push(Node::Double(raw::RedisModule_CallReplyDouble.unwrap()(
+                reply,
+            )));
+        }
+        raw::REDISMODULE_REPLY_BIG_NUMBER => {
+            let p = raw::RedisModule_CallReplyBigNumber.unwrap()(reply, &mut len);
+            out.push(Node::BigNumber(
+                String::from_utf8_lossy(bytes(p, len)).into_owned(),
+            ));
+        }
+        raw::REDISMODULE_REPLY_VERBATIM_STRING => {
+            let mut format: *const c_char = ptr::null();
+            let p = raw::RedisModule_CallReplyVerbatim.unwrap()(reply, &mut len, &mut format);
+            out.push(Node::Verbatim(Verbatim {
+                format: String::from_utf8_lossy(bytes(format, 3)).into_owned(),
+                text: bytes(p, len).to_vec(),
+            }));
+        }
+        raw::REDISMODULE_REPLY_ARRAY | raw::REDISMODULE_REPLY_SET => {
+            let n = raw::RedisModule_CallReplyLength.unwrap()(reply);
+            out.push(if kind == raw::REDISMODULE_REPLY_SET {
+                Node::Set(n as u32)
+            } else {
+                Node::Array(n as u32)
+            });
+            for i in 0..n {
+                let element = if kind == raw::REDISMODULE_REPLY_SET {
+                    raw::RedisModule_CallReplySetElement.unwrap()(reply, i)
+                } else {
+                    raw::RedisModule_CallReplyArrayElement.unwrap()(reply, i)
+                };
+                flatten(element, out);
+            }
+        }
+        raw::REDISMODULE_REPLY_MAP => {
+            let n = raw::RedisModule_CallReplyLength.unwrap()(reply);
+            out.push(Node::Map(n as u32));
+            for i in 0..n {
+                let (mut key, mut value) = (ptr::null_mut(), ptr::null_mut());
+                raw::RedisModule_CallReplyMapElement.unwrap()(reply, i, &mut key, &mut value);
+                flatten(key, out);
+                flatten(value, out);
+            }
+        }
+        other => out.push(Node::Error(format!(
+            "ERR reply type {other} is not supported"
+        ))),
+    }
+}
+
+unsafe fn bytes<'a>(p: *const c_char, len: usize) -> &'a [u8] {
+    if p.is_null() || len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p as *const u8, len)
+    }
+}

@@ -1,0 +1,198 @@
+//! `PATTERN.LIST`, `PATTERN.DESCRIBE <lib>`, `PATTERN.STATS [lib]`,
+//! `PATTERN.DELETE <lib>`. Replies are maps (flattened to arrays for RESP2
+//! clients), built as reply trees and written by [`crate::reply`].
+
+use super::{args, OK};
+use crate::{registry, reply};
+use pattern_runtime::library::Param;
+use pattern_runtime::{Library, Node};
+use redis_module::raw;
+use redis_module::Context;
+use std::ffi::c_int;
+
+type Argv = *mut *mut raw::RedisModuleString;
+type Ctx = *mut raw::RedisModuleCtx;
+
+fn text(s: &str) -> Node {
+    Node::Bulk(s.as_bytes().to_vec())
+}
+
+/// Appends a map header and its pairs built by `fields`.
+fn map(out: &mut Vec<Node>, pairs: u32, fields: impl FnOnce(&mut Vec<Node>)) {
+    out.push(Node::Map(pairs));
+    fields(out);
+}
+
+fn params(out: &mut Vec<Node>, params: &[Param]) {
+    out.push(Node::Array(params.len() as u32));
+    for p in params {
+        map(out, 3, |out| {
+            out.extend([text("name"), text(&p.name), text("doc"), text(&p.doc)]);
+            out.extend([text("optional"), Node::Boolean(p.optional)]);
+        });
+    }
+}
+
+fn summary(out: &mut Vec<Node>, library: &Library) {
+    map(out, 4, |out| {
+        out.extend([
+            text("name"),
+            text(library.name()),
+            text("version"),
+            text(library.version()),
+        ]);
+        out.extend([
+            text("library_version"),
+            text(&library.info().version),
+            text("functions"),
+        ]);
+        out.push(Node::Array(library.info().functions.len() as u32));
+        out.extend(library.info().functions.iter().map(|f| text(&f.name)));
+    });
+}
+
+fn description(out: &mut Vec<Node>, library: &Library) {
+    map(out, 4, |out| {
+        out.extend([
+            text("name"),
+            text(library.name()),
+            text("version"),
+            text(library.version()),
+        ]);
+        out.extend([
+            text("library_version"),
+            text(&library.info().version),
+            text("functions"),
+        ]);
+        out.push(Node::Array(library.info().functions.len() as u32));
+        for f in &library.info().functions {
+            map(out, 6, |out| {
+                out.extend([
+                    text("name"),
+                    text(&f.name),
+                    text("summary"),
+                    text(&f.summary),
+                ]);
+                out.extend([text("read_only"), Node::Boolean(f.read_only)]);
+                out.extend([
+                    text("dynamic_keys"),
+                    Node::Boolean(f.dynamic_keys),
+                    text("keys"),
+                ]);
+                params(out, &f.keys);
+                out.push(text("args"));
+                params(out, &f.args);
+            });
+        }
+    });
+}
+
+fn statistics(out: &mut Vec<Node>, library: &Library) {
+    map(out, 3, |out| {
+        out.extend([
+            text("name"),
+            text(library.name()),
+            text("version"),
+            text(library.version()),
+        ]);
+        out.push(text("functions"));
+        out.push(Node::Array(library.info().functions.len() as u32));
+        for (f, s) in library.stats() {
+            map(out, 5, |out| {
+                out.extend([text("name"), text(&f.name)]);
+                out.extend([text("calls"), Node::Integer(s.calls as i64)]);
+                out.extend([text("errors"), Node::Integer(s.errors as i64)]);
+                out.extend([
+                    text("total_us"),
+                    Node::Integer(s.total_time.as_micros() as i64),
+                ]);
+                out.extend([
+                    text("mean_us"),
+                    Node::Integer(s.mean_time().as_micros() as i64),
+                ]);
+            });
+        }
+    });
+}
+
+/// Replies with one entry per library (or only `args[1]`, when given).
+unsafe fn per_library(
+    ctx: Ctx,
+    argv: Argv,
+    argc: c_int,
+    entry: fn(&mut Vec<Node>, &Library),
+) -> c_int {
+    let words = args(argv, argc);
+    let libraries = registry::libraries();
+    let mut out = Vec::new();
+    match &words[1..] {
+        [] => {
+            out.push(Node::Array(libraries.len() as u32));
+            libraries
+                .values()
+                .for_each(|library| entry(&mut out, library));
+        }
+        [name] => match libraries.get(&*String::from_utf8_lossy(name)) {
+            Some(library) => entry(&mut out, library),
+            None => {
+                return reply::error(
+                    ctx,
+                    &format!("ERR unknown library '{}'", String::from_utf8_lossy(name)),
+                )
+            }
+        },
+        _ => {
+            return reply::error(
+                ctx,
+                "ERR wrong number of arguments: expected at most one library name",
+            )
+        }
+    }
+    reply::write(&Context::new(ctx), &out);
+    OK
+}
+
+/// `PATTERN.LIST`: name, version, library version and function names.
+pub(crate) unsafe extern "C" fn list(ctx: Ctx, argv: Argv, argc: c_int) -> c_int {
+    if argc != 1 {
+        return reply::error(
+            ctx,
+            "ERR wrong number of arguments: PATTERN.LIST takes none",
+        );
+    }
+    per_library(ctx, argv, argc, summary)
+}
+
+/// `PATTERN.DESCRIBE <lib>`: the library's own description of every function.
+pub(crate) unsafe extern "C" fn describe(ctx: Ctx, argv: Argv, argc: c_int) -> c_int {
+    if argc != 2 {
+        return reply::error(
+            ctx,
+            "ERR wrong number of arguments: PATTERN.DESCRIBE <library>",
+        );
+    }
+    per_library(ctx, argv, argc, description)
+}
+
+/// `PATTERN.STATS [lib]`: calls, errors, total and mean time per function.
+pub(crate) unsafe extern "C" fn stats(ctx: Ctx, argv: Argv, argc: c_int) -> c_int {
+    per_library(ctx, argv, argc, statistics)
+}
+
+/// `PATTERN.DELETE <lib>`: removes the library; propagated verbatim.
+pub(crate) unsafe extern "C" fn delete(ctx: Ctx, argv: Argv, argc: c_int) -> c_int {
+    if argc != 2 {
+        return reply::error(
+            ctx,
+            "ERR wrong number of arguments: PATTERN.DELETE <library>",
+        );
+    }
+    let words = args(argv, argc);
+    let name = String::from_utf8_lossy(words[1]).into_owned();
+    if registry::libraries().remove(&name).is_none() {
+        return reply::error(ctx, &format!("ERR unknown library '{name}'"));
+    }
+    raw::RedisModule_ReplicateVerbatim.unwrap()(ctx);
+    reply::write(&Context::new(ctx), &[Node::Status("OK".into())]);
+    OK
+}

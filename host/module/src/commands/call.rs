@@ -1,0 +1,184 @@
+//! `PATTERN.CALL <library>.<function> numkeys key... arg...` and
+//! `PATTERN.CALL_RO`, the order of FCALL.
+
+use super::{args, OK};
+use crate::backend::RedisBackend;
+use crate::{registry, reply};
+use pattern_runtime::limits::MAX_NUMKEYS;
+use pattern_runtime::CallMode;
+use redis_module::raw;
+use redis_module::Context;
+use std::ffi::c_int;
+
+pub(crate) unsafe extern "C" fn command_rw(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    run(ctx, argv, argc, CallMode::ReadWrite)
+}
+
+pub(crate) unsafe extern "C" fn command_ro(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    run(ctx, argv, argc, CallMode::ReadOnly)
+}
+
+/// A parsed call: the target and where keys and arguments are.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    pub library: &'a str,
+    pub function: &'a str,
+    pub numkeys: usize,
+}
+
+/// Parses `<lib>.<fn> numkeys key... arg...` (`args[0]` is the command name).
+pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Parsed<'a>, String> {
+    if args.len() < 3 {
+        return Err(format!(
+            "ERR wrong number of arguments for '{}' command: expected <library>.<function> numkeys [key ...] [arg ...]",
+            String::from_utf8_lossy(args[0])
+        ));
+    }
+    let target = std::str::from_utf8(args[1])
+        .map_err(|_| "ERR <library>.<function> must be UTF-8".to_string())?;
+    let (library, function) = target
+        .split_once('.')
+        .filter(|(l, f)| !l.is_empty() && !f.is_empty())
+        .ok_or_else(|| format!("ERR expected <library>.<function>, got '{target}'"))?;
+    let numkeys = parse_numkeys(args[2], args.len() - 3)?;
+    Ok(Parsed {
+        library,
+        function,
+        numkeys,
+    })
+}
+
+fn parse_numkeys(raw: &[u8], available: usize) -> Result<usize, String> {
+    let text = String::from_utf8_lossy(raw);
+    let numkeys: i64 = text
+        .parse()
+        .map_err(|_| format!("ERR numkeys must be a non-negative integer, got '{text}'"))?;
+    if numkeys < 0 {
+        return Err(format!(
+            "ERR numkeys must be a non-negative integer, got '{text}'"
+        ));
+    }
+    let numkeys = numkeys as u64;
+    if numkeys > MAX_NUMKEYS as u64 {
+        return Err(format!(
+            "ERR numkeys {numkeys} is over the limit of {MAX_NUMKEYS}"
+        ));
+    }
+    if numkeys > available as u64 {
+        return Err(format!(
+            "ERR numkeys {numkeys} is greater than the number of arguments after it ({available})"
+        ));
+    }
+    Ok(numkeys as usize)
+}
+
+unsafe fn run(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    mode: CallMode,
+) -> c_int {
+    let context = Context::new(ctx);
+    let words = args(argv, argc);
+    if context.is_keys_position_request() {
+        // COMMAND GETKEYS and cluster routing: the declared keys. Malformed
+        // calls declare none; the call itself reports why.
+        if let Ok(parsed) = parse(&words) {
+            for position in 3..3 + parsed.numkeys {
+                context.key_at_pos(position as i32);
+            }
+        }
+        return OK;
+    }
+    let parsed = match parse(&words) {
+        Ok(parsed) => parsed,
+        Err(e) => return reply::error(ctx, &e),
+    };
+    let mut libraries = registry::libraries();
+    let Some(library) = libraries.get_mut(parsed.library) else {
+        return reply::error(ctx, &format!("ERR unknown library '{}'", parsed.library));
+    };
+    let keys = words[3..3 + parsed.numkeys]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    let call_args = words[3 + parsed.numkeys..]
+        .iter()
+        .map(|a| a.to_vec())
+        .collect();
+    let mut backend = RedisBackend::new(&context);
+    match library.call(&mut backend, parsed.function, keys, call_args, mode) {
+        Ok(nodes) => reply::write(&context, &nodes),
+        Err(e) => {
+            let line = match e {
+                pattern_runtime::CallError::Guest(line) => line,
+                other => format!("ERR {other}"),
+            };
+            reply::error(ctx, &line);
+        }
+    }
+    OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<&[u8]> {
+        text.split(' ').map(str::as_bytes).collect()
+    }
+
+    #[test]
+    fn parses_target_and_numkeys() {
+        let w = words("PATTERN.CALL lock.acquire 2 a b owner 100");
+        assert_eq!(
+            parse(&w),
+            Ok(Parsed {
+                library: "lock",
+                function: "acquire",
+                numkeys: 2
+            })
+        );
+        let w = words("PATTERN.CALL lib.fn.with.dots 0");
+        assert_eq!(parse(&w).unwrap().function, "fn.with.dots");
+    }
+
+    #[test]
+    fn bad_calls_get_one_line_reasons() {
+        for (call, reason) in [
+            ("PATTERN.CALL lock.acquire", "wrong number of arguments"),
+            ("PATTERN.CALL lock 0", "expected <library>.<function>"),
+            ("PATTERN.CALL .acquire 0", "expected <library>.<function>"),
+            ("PATTERN.CALL lock. 0", "expected <library>.<function>"),
+            (
+                "PATTERN.CALL lock.acquire x",
+                "numkeys must be a non-negative integer",
+            ),
+            (
+                "PATTERN.CALL lock.acquire -1",
+                "numkeys must be a non-negative integer",
+            ),
+            (
+                "PATTERN.CALL lock.acquire 3 a b",
+                "greater than the number of arguments",
+            ),
+            (
+                "PATTERN.CALL lock.acquire 99999999999999999999 a",
+                "numkeys must be a non-negative integer",
+            ),
+            ("PATTERN.CALL lock.acquire 5000 a", "over the limit"),
+        ] {
+            let err = parse(&words(call)).unwrap_err();
+            assert!(err.contains(reason), "{call}: {err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+}

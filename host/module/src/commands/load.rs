@@ -1,0 +1,168 @@
+//! `PATTERN.LOAD [REPLACE] <component bytes>`, the order of FUNCTION LOAD, so
+//! `redis-cli -x PATTERN.LOAD REPLACE < lib.wasm` works.
+//!
+//! Compiling takes milliseconds for Rust guests and seconds for JS or Python
+//! ones, so it runs on a background thread while the client is blocked; the
+//! new version is swapped in on the main thread, in the blocked client's
+//! reply callback. Where a client cannot block (MULTI, the replication
+//! stream, AOF loading) the load runs inline.
+
+use super::{args, OK};
+use crate::{registry, reply};
+use pattern_runtime::limits::MAX_COMPONENT_BYTES;
+use pattern_runtime::{Library, LoadError, Node};
+use redis_module::raw;
+use redis_module::{Context, ContextFlags};
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
+
+/// A load in flight, handed from the compiling thread to the main thread.
+struct Job {
+    replace: bool,
+    outcome: Option<Result<Library, LoadError>>,
+}
+
+pub(crate) unsafe extern "C" fn command(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    let words = args(argv, argc);
+    let (replace, bytes) = match &words[1..] {
+        [bytes] => (false, *bytes),
+        [flag, bytes] if flag.eq_ignore_ascii_case(b"REPLACE") => (true, *bytes),
+        _ => return reply::error(ctx, "ERR usage: PATTERN.LOAD [REPLACE] <component bytes>"),
+    };
+    if bytes.len() > MAX_COMPONENT_BYTES {
+        let e = LoadError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_COMPONENT_BYTES,
+        };
+        return reply::error(ctx, &format!("ERR {e}"));
+    }
+    let bytes: Arc<[u8]> = Arc::from(bytes);
+    let context = Context::new(ctx);
+    let cannot_block = ContextFlags::LOADING
+        | ContextFlags::REPLICATED
+        | ContextFlags::MULTI
+        | ContextFlags::LUA
+        | ContextFlags::DENY_BLOCKING;
+    if context.get_flags().intersects(cannot_block) {
+        let outcome = registry::engine().load(bytes);
+        install(&context, replace, outcome);
+        return OK;
+    }
+    let blocked = Blocked(raw::RedisModule_BlockClient.unwrap()(
+        ctx,
+        Some(on_loaded),
+        None,
+        Some(free_job),
+        0,
+    ));
+    let engine = registry::engine().clone();
+    let spawned = std::thread::Builder::new()
+        .name("pattern-load".into())
+        .spawn(move || {
+            let outcome = engine.load(bytes);
+            blocked.unblock(Job {
+                replace,
+                outcome: Some(outcome),
+            });
+        });
+    if let Err(e) = spawned {
+        let error = LoadError::Describe(format!("could not start a compile thread: {e}"));
+        blocked.unblock(Job {
+            replace,
+            outcome: Some(Err(error)),
+        });
+    }
+    OK
+}
+
+/// A blocked client handed to the compiling thread.
+#[derive(Clone, Copy)]
+struct Blocked(*mut raw::RedisModuleBlockedClient);
+
+// SAFETY: Redis documents RedisModule_UnblockClient as callable from any
+// thread; the handle is used exactly once, to unblock.
+unsafe impl Send for Blocked {}
+
+impl Blocked {
+    fn unblock(self, job: Job) {
+        let job = Box::into_raw(Box::new(job)) as *mut c_void;
+        unsafe { raw::RedisModule_UnblockClient.unwrap()(self.0, job) };
+    }
+}
+
+/// Reply callback of the blocked client: runs on the main thread.
+unsafe extern "C" fn on_loaded(
+    ctx: *mut raw::RedisModuleCtx,
+    _argv: *mut *mut raw::RedisModuleString,
+    _argc: c_int,
+) -> c_int {
+    let job = raw::RedisModule_GetBlockedClientPrivateData.unwrap()(ctx) as *mut Job;
+    // The job stays owned by Redis until `free_job`; take its outcome only.
+    match job
+        .as_mut()
+        .and_then(|job| job.outcome.take().map(|o| (job.replace, o)))
+    {
+        Some((replace, outcome)) => install(&Context::new(ctx), replace, outcome),
+        None => {
+            reply::error(ctx, "ERR load lost its result");
+        }
+    }
+    OK
+}
+
+unsafe extern "C" fn free_job(_ctx: *mut raw::RedisModuleCtx, job: *mut c_void) {
+    if !job.is_null() {
+        drop(Box::from_raw(job as *mut Job));
+    }
+}
+
+/// Swaps a compiled library in (main thread), propagates the load to
+/// replicas and the AOF, and replies `[name, version]`.
+fn install(ctx: &Context, replace: bool, outcome: Result<Library, LoadError>) {
+    let library = match outcome {
+        Ok(library) => library,
+        Err(e) => {
+            reply::error(ctx.ctx, &format!("ERR {e}"));
+            return;
+        }
+    };
+    let mut libraries = registry::libraries();
+    let name = library.name().to_string();
+    if !replace && libraries.contains_key(&name) {
+        reply::error(
+            ctx.ctx,
+            &format!("ERR library '{name}' already exists (PATTERN.LOAD REPLACE replaces it)"),
+        );
+        return;
+    }
+    let version = library.version().to_string();
+    propagate_load(ctx, library.bytes());
+    libraries.insert(name.clone(), library);
+    reply::write(
+        ctx,
+        &[
+            Node::Array(2),
+            Node::Bulk(name.into_bytes()),
+            Node::Bulk(version.into_bytes()),
+        ],
+    );
+}
+
+/// Replicates `PATTERN.LOAD REPLACE <bytes>`: replicas with the module load
+/// the same version; the AOF replays it at startup.
+fn propagate_load(ctx: &Context, bytes: &[u8]) {
+    unsafe {
+        raw::RedisModule_Replicate.unwrap()(
+            ctx.ctx,
+            c"PATTERN.LOAD".as_ptr(),
+            c"cb".as_ptr(),
+            c"REPLACE".as_ptr(),
+            bytes.as_ptr() as *const c_char,
+            bytes.len(),
+        );
+    }
+}

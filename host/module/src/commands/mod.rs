@@ -1,0 +1,82 @@
+//! The `PATTERN.*` commands, one file per family, and their registration.
+//!
+//! | command | flags | file |
+//! |---|---|---|
+//! | `PATTERN.LOAD [REPLACE] <component>` | write, deny-oom, deny-script | [`load`] |
+//! | `PATTERN.CALL <lib>.<fn> numkeys key... arg...` | write, deny-oom, deny-script, keys by getkeys-api | [`call`] |
+//! | `PATTERN.CALL_RO ...` | readonly, deny-script, keys by getkeys-api | [`call`] |
+//! | `PATTERN.LIST`, `PATTERN.DESCRIBE <lib>`, `PATTERN.STATS [lib]` | readonly | [`admin`] |
+//! | `PATTERN.DELETE <lib>` | write | [`admin`] |
+
+pub mod admin;
+pub mod call;
+pub mod load;
+
+use redis_module::raw;
+use redis_module::Context;
+use std::ffi::{c_int, CString};
+
+type Handler = unsafe extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *mut *mut raw::RedisModuleString,
+    c_int,
+) -> c_int;
+
+/// Registers every command.
+pub fn register(ctx: &Context) -> Result<(), String> {
+    let commands: [(&str, Handler, &str); 7] = [
+        ("PATTERN.LOAD", load::command, "write deny-oom deny-script"),
+        (
+            "PATTERN.CALL",
+            call::command_rw,
+            "write deny-oom deny-script getkeys-api",
+        ),
+        (
+            "PATTERN.CALL_RO",
+            call::command_ro,
+            "readonly deny-script getkeys-api",
+        ),
+        ("PATTERN.LIST", admin::list, "readonly"),
+        ("PATTERN.DESCRIBE", admin::describe, "readonly"),
+        ("PATTERN.STATS", admin::stats, "readonly"),
+        ("PATTERN.DELETE", admin::delete, "write"),
+    ];
+    for (name, handler, flags) in commands {
+        let c_name = CString::new(name).expect("static name");
+        let c_flags = CString::new(flags).expect("static flags");
+        let status = unsafe {
+            raw::RedisModule_CreateCommand.unwrap()(
+                ctx.ctx,
+                c_name.as_ptr(),
+                Some(handler),
+                c_flags.as_ptr(),
+                0,
+                0,
+                0,
+            )
+        };
+        if status != raw::REDISMODULE_OK as c_int {
+            return Err(format!("could not register {name}"));
+        }
+    }
+    Ok(())
+}
+
+/// The arguments of a command as byte slices (valid during the command).
+///
+/// # Safety
+/// `argv` must hold `argc` live strings.
+pub(crate) unsafe fn args<'a>(
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> Vec<&'a [u8]> {
+    (0..argc as usize)
+        .map(|i| {
+            let mut len = 0;
+            let p = raw::RedisModule_StringPtrLen.unwrap()(*argv.add(i), &mut len);
+            std::slice::from_raw_parts(p as *const u8, len)
+        })
+        .collect()
+}
+
+pub(crate) const OK: c_int = raw::REDISMODULE_OK as c_int;

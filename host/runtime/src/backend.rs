@@ -1,0 +1,35 @@
+//! The seam between the runtime and Redis.
+//!
+//! The Redis module implements [`Backend`] over `RedisModule_Call` for the
+//! duration of one call; tests can implement it over anything that speaks
+//! Redis. The runtime never calls Redis any other way.
+
+use crate::Node;
+
+/// Severity of a guest log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Runs Redis commands for one call.
+pub trait Backend {
+    /// Runs `args[0]` with the rest as arguments, atomically inside the call,
+    /// and returns the RESP3 reply flattened into pre-order nodes. A Redis
+    /// error is returned as a root [`Node::Error`]. With `read_only`, Redis
+    /// itself refuses any write command.
+    fn run(&mut self, args: &[&[u8]], read_only: bool) -> Vec<Node>;
+
+    /// Positions in `args` of the keys of a command, by Redis's own key specs;
+    /// `Err` with a message when Redis does not know the command.
+    fn key_positions(&mut self, args: &[&[u8]]) -> Result<Vec<usize>, String>;
+
+    /// Whether Redis runs in cluster mode (keys must then share one slot).
+    fn cluster_mode(&self) -> bool;
+
+    /// Writes a guest's log line.
+    fn log(&mut self, level: LogLevel, library: &str, message: &str);
+}

@@ -1,0 +1,6 @@
+//! Rust types and traits generated from `wit/engine.wit`.
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "pattern",
+});

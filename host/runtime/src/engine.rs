@@ -1,0 +1,206 @@
+//! The wasmtime engine and loading: a component's bytes in, a validated,
+//! described, warm [`Library`] out.
+//!
+//! Configuration follows `DESIGN.md`: the pooling allocator (with
+//! `pagemap_scan`, so resetting a guest's memory between instances is cheap),
+//! no signal-based traps (Redis installs its own SIGSEGV handler and would
+//! die on a guest's out-of-bounds access), and epoch interruption driven by a
+//! ticker thread for per-call deadlines.
+
+use crate::bindings::PatternPre;
+use crate::error::one_line;
+use crate::host::HostState;
+use crate::library::{Library, LibraryInfo};
+use crate::limits::*;
+use crate::LoadError;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Operator settings of the engine (module arguments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Wall-clock deadline of one call, in milliseconds.
+    pub deadline_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            deadline_ms: DEFAULT_DEADLINE_MS,
+        }
+    }
+}
+
+/// A shareable handle on the engine; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    pub(crate) config: EngineConfig,
+}
+
+impl Engine {
+    /// Builds the engine and starts its epoch ticker thread (which stops by
+    /// itself once every handle on the engine is dropped).
+    pub fn new(config: EngineConfig) -> Result<Self, String> {
+        if config.deadline_ms == 0 || config.deadline_ms > MAX_DEADLINE_MS {
+            return Err(format!(
+                "deadline must be between 1 and {MAX_DEADLINE_MS} ms, got {}",
+                config.deadline_ms
+            ));
+        }
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 8)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 4)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16)
+            .max_memory_size(MAX_GUEST_MEMORY_BYTES)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20)
+            .pagemap_scan(Enabled::Auto);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .signals_based_traps(false)
+            .epoch_interruption(true)
+            .memory_guard_size(0)
+            .memory_reservation(MAX_GUEST_MEMORY_BYTES as u64)
+            .memory_init_cow(false)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&wasm).map_err(|e| one_line(&e))?;
+        let mut linker = Linker::new(&engine);
+        crate::bindings::Pattern::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| one_line(&e))?;
+        start_ticker(&engine);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Validates, compiles, instantiates and describes a component. Slow for
+    /// large components: call it off Redis's main thread.
+    pub fn load(&self, bytes: Arc<[u8]>) -> Result<Library, LoadError> {
+        check_header(&bytes)?;
+        let component = Component::new(&self.inner.engine, &bytes[..])
+            .map_err(|e| LoadError::Malformed(one_line(&e)))?;
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WorldMismatch(one_line(&e)))?;
+        let pre =
+            PatternPre::new(instance_pre).map_err(|e| LoadError::WorldMismatch(one_line(&e)))?;
+        let version = hex::encode(Sha256::digest(&bytes[..]));
+        Library::describe(self.clone(), pre, bytes, version)
+    }
+}
+
+/// The cheap checks first, so that the common mistakes get a precise reason.
+fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.len() > MAX_COMPONENT_BYTES {
+        return Err(LoadError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_COMPONENT_BYTES,
+        });
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm);
+    }
+    // Core modules are version 1 with layer 0; components use layer 1.
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::CoreModule);
+    }
+    Ok(())
+}
+
+/// Checks a library's description: names usable in commands, no duplicates.
+pub(crate) fn check_description(info: &LibraryInfo) -> Result<(), LoadError> {
+    let invalid = |why: String| Err(LoadError::InvalidDescription(why));
+    let name_ok = |name: &str, extra: &str| {
+        !name.is_empty()
+            && name.len() <= MAX_NAME_LEN
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c) || extra.contains(c))
+    };
+    if !name_ok(&info.name, "") {
+        return invalid(format!(
+            "library name '{}' must be 1 to {MAX_NAME_LEN} characters of [A-Za-z0-9_-]",
+            info.name
+        ));
+    }
+    if info.functions.is_empty() {
+        return invalid("the library exports no functions".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for function in &info.functions {
+        if !name_ok(&function.name, ".:") {
+            return invalid(format!(
+                "function name '{}' must be 1 to {MAX_NAME_LEN} characters of [A-Za-z0-9_.:-]",
+                function.name
+            ));
+        }
+        if !seen.insert(function.name.as_str()) {
+            return invalid(format!("function '{}' is described twice", function.name));
+        }
+    }
+    Ok(())
+}
+
+fn start_ticker(engine: &wasmtime::Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("pattern-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(EPOCH_TICK_MS));
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_checks_name_the_mistake() {
+        assert_eq!(check_header(b"hello world"), Err(LoadError::NotWasm));
+        assert_eq!(check_header(b"\0asm\x01\0\0\0"), Err(LoadError::CoreModule));
+        assert_eq!(check_header(b"\0asm\x0d\0\x01\0"), Ok(()));
+        let big = vec![0u8; MAX_COMPONENT_BYTES + 1];
+        assert!(matches!(
+            check_header(&big),
+            Err(LoadError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_engine_settings_are_refused() {
+        assert!(Engine::new(EngineConfig { deadline_ms: 0 }).is_err());
+        assert!(Engine::new(EngineConfig {
+            deadline_ms: MAX_DEADLINE_MS + 1
+        })
+        .is_err());
+    }
+}

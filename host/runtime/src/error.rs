@@ -1,0 +1,48 @@
+//! Errors at the runtime's boundary: loading a component, calling a function.
+
+use thiserror::Error;
+
+/// Why a component was refused at load. Every message is one line.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    #[error("component is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("not a WebAssembly binary (missing the \\0asm header)")]
+    NotWasm,
+    #[error("a core WebAssembly module, not a component: turn it into a component (cargo xtask build, or wasm-tools component new)")]
+    CoreModule,
+    #[error("malformed component: {0}")]
+    Malformed(String),
+    #[error("component does not fit the pattern world: {0}")]
+    WorldMismatch(String),
+    #[error("describe failed: {0}")]
+    Describe(String),
+    #[error("invalid description: {0}")]
+    InvalidDescription(String),
+}
+
+/// Why a call failed. Guest-visible errors keep their kind; the module turns
+/// each into a one-line Redis error reply.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CallError {
+    #[error("unknown function '{function}' in library '{library}'")]
+    UnknownFunction { library: String, function: String },
+    #[error("function '{0}' may write: call it with PATTERN.CALL, not PATTERN.CALL_RO")]
+    NotReadOnly(String),
+    #[error("{0}")]
+    Guest(String),
+    #[error("call exceeded its deadline of {0} ms and was stopped")]
+    Deadline(u64),
+    #[error("guest trapped: {0}")]
+    Trap(String),
+    #[error("guest returned a malformed reply: {0}")]
+    MalformedReply(String),
+    #[error("{0}")]
+    Instantiate(String),
+}
+
+/// Collapses an error chain into one line (wasmtime errors carry context).
+pub fn one_line(err: &wasmtime::Error) -> String {
+    let text = format!("{err:#}");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,826 @@
+//! The imports a guest sees. Each typed import builds one [`Command`], the
+//! host checks its keys and writes against the call's declarations, runs it
+//! through the call's [`Backend`] and decodes the reply into the WIT type.
+
+use crate::backend::{Backend, LogLevel};
+use crate::bindings::pattern::engine::{log, redis, types};
+use crate::command::Command;
+use crate::policy;
+use crate::reply::{classify_error, Cursor};
+use crate::{GuestError, Node};
+use redis::{
+    AutoclaimResult, Condition, ExpireCondition, Expiry, PendingEntry, PendingSummary,
+    ScoreComparison, ServerTime, SetOptions, StreamEntry, Trim, TrimStrategy, XaddOptions,
+    XpendingQuery, XreadgroupOptions, ZaddOptions, ZrangeBy, ZrangeOptions,
+};
+
+type Bytes = Vec<u8>;
+type R<T> = Result<T, GuestError>;
+
+/// Most bytes one `random-bytes` import returns: enough for any token or key,
+/// small enough that a guest cannot make the host allocate without bound.
+pub const MAX_RANDOM_BYTES: u32 = 64 * 1024;
+
+/// The state of one library's store: who it is and, during a call, the call.
+pub struct HostState {
+    library: String,
+    scope: Option<CallScope>,
+}
+
+/// What the host knows about the call in progress.
+struct CallScope {
+    /// The Redis side of this call. Valid only while the scope is installed:
+    /// see [`HostState::enter`].
+    backend: *mut (dyn Backend + 'static),
+    keys: Vec<Bytes>,
+    read_only: bool,
+    dynamic_keys: bool,
+}
+
+// SAFETY: the raw backend pointer is only set for the duration of one call,
+// on the thread making that call, and cleared before the call returns; a
+// `HostState` without a scope holds no pointer at all.
+unsafe impl Send for HostState {}
+
+/// Declarations of the call being entered.
+pub struct CallDeclarations {
+    pub keys: Vec<Bytes>,
+    pub read_only: bool,
+    pub dynamic_keys: bool,
+}
+
+impl HostState {
+    pub fn new(library: String) -> Self {
+        Self {
+            library,
+            scope: None,
+        }
+    }
+
+    /// Installs `backend` for one call and runs `f`; the backend is removed
+    /// again before returning, whatever `f` does (including unwinding).
+    ///
+    /// `Store<T>` requires `T: 'static`, so the store cannot hold a borrowed
+    /// backend. The pointer erases the borrow's lifetime; it is sound because
+    /// the guard below removes it before `backend`'s borrow ends, and host
+    /// functions only run inside `f`.
+    pub fn enter<T>(
+        store: &mut wasmtime::Store<HostState>,
+        backend: &mut dyn Backend,
+        declarations: CallDeclarations,
+        f: impl FnOnce(&mut wasmtime::Store<HostState>) -> T,
+    ) -> T {
+        struct Clear<'a>(&'a mut wasmtime::Store<HostState>);
+        impl Drop for Clear<'_> {
+            fn drop(&mut self) {
+                self.0.data_mut().scope = None;
+            }
+        }
+        let raw: *mut (dyn Backend + '_) = backend;
+        // SAFETY: see above; only the lifetime is changed.
+        let raw: *mut (dyn Backend + 'static) = unsafe { std::mem::transmute(raw) };
+        store.data_mut().scope = Some(CallScope {
+            backend: raw,
+            keys: declarations.keys,
+            read_only: declarations.read_only,
+            dynamic_keys: declarations.dynamic_keys,
+        });
+        let guard = Clear(store);
+        f(guard.0)
+    }
+
+    /// The keys the call in progress declared (none outside a call).
+    pub fn declared_keys(&self) -> &[Bytes] {
+        self.scope.as_ref().map_or(&[], |scope| &scope.keys)
+    }
+
+    fn scope(&mut self) -> R<(&mut CallScope, &mut dyn Backend)> {
+        let scope = self.scope.as_mut().ok_or_else(|| {
+            GuestError::CommandNotAllowed(
+                "Redis is not reachable while a library describes itself".into(),
+            )
+        })?;
+        // SAFETY: the pointer is valid while the scope is installed.
+        let backend = unsafe { &mut *scope.backend };
+        Ok((scope, backend))
+    }
+
+    /// Checks `cmd` against the call's declarations and runs it.
+    fn exec(&mut self, cmd: Command) -> R<Cursor> {
+        let name = cmd.name();
+        let (scope, backend) = self.scope()?;
+        if cmd.writes && scope.read_only {
+            return Err(GuestError::WriteInReadOnly(format!(
+                "{name} writes, and this call is read-only"
+            )));
+        }
+        for &position in &cmd.key_positions {
+            scope.check_key(&cmd.args[position], &*backend)?;
+        }
+        let argv: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
+        let nodes = backend.run(&argv, scope.read_only);
+        if let Some(Node::Error(text)) = nodes.first() {
+            return Err(classify_error(text));
+        }
+        Ok(Cursor::new(nodes, name))
+    }
+}
+
+impl CallScope {
+    fn check_key(&self, key: &[u8], backend: &dyn Backend) -> R<()> {
+        if self.keys.iter().any(|declared| declared == key) {
+            return Ok(());
+        }
+        if self.dynamic_keys {
+            let same_slot = self
+                .keys
+                .first()
+                .is_some_and(|first| policy::key_slot(first) == policy::key_slot(key));
+            if !backend.cluster_mode() || same_slot {
+                return Ok(());
+            }
+        }
+        Err(GuestError::UndeclaredKey(key.to_vec()))
+    }
+}
+
+fn condition_arg(cmd: Command, condition: Condition) -> Command {
+    match condition {
+        Condition::Always => cmd,
+        Condition::Nx => cmd.arg("NX"),
+        Condition::Xx => cmd.arg("XX"),
+    }
+}
+
+fn expire_condition_arg(cmd: Command, condition: ExpireCondition) -> Command {
+    match condition {
+        ExpireCondition::Always => cmd,
+        ExpireCondition::Nx => cmd.arg("NX"),
+        ExpireCondition::Xx => cmd.arg("XX"),
+        ExpireCondition::Gt => cmd.arg("GT"),
+        ExpireCondition::Lt => cmd.arg("LT"),
+    }
+}
+
+fn set_command(key: Bytes, value: Bytes, options: SetOptions) -> Command {
+    let cmd = condition_arg(Command::write("SET").key(key).arg(value), options.condition);
+    match options.expiry {
+        Expiry::None => cmd,
+        Expiry::Ex(s) => cmd.arg("EX").num(s),
+        Expiry::Px(ms) => cmd.arg("PX").num(ms),
+        Expiry::Exat(s) => cmd.arg("EXAT").num(s),
+        Expiry::Pxat(ms) => cmd.arg("PXAT").num(ms),
+        Expiry::KeepTtl => cmd.arg("KEEPTTL"),
+    }
+}
+
+fn zadd_command(key: Bytes, options: &ZaddOptions) -> Command {
+    let cmd = condition_arg(Command::write("ZADD").key(key), options.condition);
+    let cmd = match options.comparison {
+        ScoreComparison::Any => cmd,
+        ScoreComparison::Gt => cmd.arg("GT"),
+        ScoreComparison::Lt => cmd.arg("LT"),
+    };
+    cmd.arg_if(options.changed, "CH")
+}
+
+fn zrange_command(key: Bytes, by: ZrangeBy, options: ZrangeOptions) -> Command {
+    let cmd = Command::read("ZRANGE").key(key);
+    let cmd = match by {
+        ZrangeBy::Rank((start, stop)) => cmd.num(start).num(stop),
+        ZrangeBy::Score((min, max)) => cmd.arg(min).arg(max).arg("BYSCORE"),
+        ZrangeBy::Lex((min, max)) => cmd.arg(min).arg(max).arg("BYLEX"),
+    };
+    let cmd = cmd.arg_if(options.reverse, "REV");
+    match options.limit {
+        Some((offset, count)) => cmd.arg("LIMIT").num(offset).num(count),
+        None => cmd,
+    }
+}
+
+fn trim_args(cmd: Command, trim: Trim) -> Command {
+    let cmd = match &trim.strategy {
+        TrimStrategy::MaxLen(_) => cmd.arg("MAXLEN"),
+        TrimStrategy::MinId(_) => cmd.arg("MINID"),
+    };
+    let cmd = cmd.arg(if trim.approximate { "~" } else { "=" });
+    let cmd = match trim.strategy {
+        TrimStrategy::MaxLen(n) => cmd.num(n),
+        TrimStrategy::MinId(id) => cmd.arg(id),
+    };
+    match trim.limit {
+        Some(limit) => cmd.arg("LIMIT").num(limit),
+        None => cmd,
+    }
+}
+
+/// Decodes a stream entry `[id, [field, value, ...]]`; `None` for a nil entry.
+fn stream_entry(c: &mut Cursor) -> R<Option<StreamEntry>> {
+    match c.array()? {
+        0 => Ok(None),
+        2 => {
+            let id = c.string()?;
+            let fields = c.pairs()?;
+            Ok(Some(StreamEntry { id, fields }))
+        }
+        n => Err(GuestError::Redis(format!(
+            "unexpected stream entry of {n} elements"
+        ))),
+    }
+}
+
+fn stream_entries(c: &mut Cursor) -> R<Vec<StreamEntry>> {
+    Ok(c.list(stream_entry)?.into_iter().flatten().collect())
+}
+
+/// Decodes a list reply that may also be a single string or nil (LPOP/RPOP).
+fn pop_reply(c: &mut Cursor) -> R<Vec<Bytes>> {
+    match c.node()? {
+        Node::Nil => Ok(Vec::new()),
+        Node::Bulk(b) => Ok(vec![b]),
+        Node::Array(n) => (0..n).map(|_| c.bytes()).collect(),
+        other => Err(GuestError::Redis(format!("unexpected pop reply {other:?}"))),
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        let library = self.library.clone();
+        if let Ok((_, backend)) = self.scope() {
+            backend.log(level, &library, &message);
+        }
+    }
+}
+
+impl redis::Host for HostState {
+    fn command(&mut self, name: String, args: Vec<Bytes>) -> R<Vec<Node>> {
+        if let Some(reason) = policy::refusal(name.as_bytes()) {
+            return Err(GuestError::CommandNotAllowed(reason));
+        }
+        let mut cmd = Command::read(&name).args(args);
+        let (_, backend) = self.scope()?;
+        let argv: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
+        cmd.key_positions = backend.key_positions(&argv).map_err(GuestError::Redis)?;
+        let mut cursor = self.exec(cmd)?;
+        Ok(cursor.rest())
+    }
+
+    fn get(&mut self, key: Bytes) -> R<Option<Bytes>> {
+        self.exec(Command::read("GET").key(key))?.opt_bytes()
+    }
+
+    fn set(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<bool> {
+        Ok(self
+            .exec(set_command(key, value, options))?
+            .opt_bytes()?
+            .is_some())
+    }
+
+    fn set_get(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<Option<Bytes>> {
+        self.exec(set_command(key, value, options).arg("GET"))?
+            .opt_bytes()
+    }
+
+    fn getdel(&mut self, key: Bytes) -> R<Option<Bytes>> {
+        self.exec(Command::write("GETDEL").key(key))?.opt_bytes()
+    }
+
+    fn incrby(&mut self, key: Bytes, increment: i64) -> R<i64> {
+        self.exec(Command::write("INCRBY").key(key).num(increment))?
+            .int()
+    }
+
+    fn incrbyfloat(&mut self, key: Bytes, increment: f64) -> R<f64> {
+        self.exec(Command::write("INCRBYFLOAT").key(key).float(increment))?
+            .float()
+    }
+
+    fn decrby(&mut self, key: Bytes, decrement: i64) -> R<i64> {
+        self.exec(Command::write("DECRBY").key(key).num(decrement))?
+            .int()
+    }
+
+    fn mget(&mut self, keys: Vec<Bytes>) -> R<Vec<Option<Bytes>>> {
+        self.exec(Command::read("MGET").keys(keys))?
+            .list(Cursor::opt_bytes)
+    }
+
+    fn mset(&mut self, pairs: Vec<(Bytes, Bytes)>) -> R<()> {
+        let cmd = pairs
+            .into_iter()
+            .fold(Command::write("MSET"), |cmd, (k, v)| cmd.key(k).arg(v));
+        self.exec(cmd)?.skip()
+    }
+
+    fn del(&mut self, keys: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::write("DEL").keys(keys))?.uint()
+    }
+
+    fn exists(&mut self, keys: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::read("EXISTS").keys(keys))?.uint()
+    }
+
+    fn key_type(&mut self, key: Bytes) -> R<String> {
+        self.exec(Command::read("TYPE").key(key))?.string()
+    }
+
+    fn expire(&mut self, key: Bytes, seconds: i64, condition: ExpireCondition) -> R<bool> {
+        let cmd = Command::write("EXPIRE").key(key).num(seconds);
+        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+    }
+
+    fn pexpire(&mut self, key: Bytes, ms: i64, condition: ExpireCondition) -> R<bool> {
+        let cmd = Command::write("PEXPIRE").key(key).num(ms);
+        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+    }
+
+    fn expireat(&mut self, key: Bytes, at: i64, condition: ExpireCondition) -> R<bool> {
+        let cmd = Command::write("EXPIREAT").key(key).num(at);
+        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+    }
+
+    fn pexpireat(&mut self, key: Bytes, at: i64, condition: ExpireCondition) -> R<bool> {
+        let cmd = Command::write("PEXPIREAT").key(key).num(at);
+        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+    }
+
+    fn ttl(&mut self, key: Bytes) -> R<i64> {
+        self.exec(Command::read("TTL").key(key))?.int()
+    }
+
+    fn pttl(&mut self, key: Bytes) -> R<i64> {
+        self.exec(Command::read("PTTL").key(key))?.int()
+    }
+
+    fn persist(&mut self, key: Bytes) -> R<bool> {
+        self.exec(Command::write("PERSIST").key(key))?.boolean()
+    }
+
+    fn hget(&mut self, key: Bytes, field: Bytes) -> R<Option<Bytes>> {
+        self.exec(Command::read("HGET").key(key).arg(field))?
+            .opt_bytes()
+    }
+
+    fn hset(&mut self, key: Bytes, pairs: Vec<(Bytes, Bytes)>) -> R<u64> {
+        self.exec(Command::write("HSET").key(key).pairs(pairs))?
+            .uint()
+    }
+
+    fn hdel(&mut self, key: Bytes, fields: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::write("HDEL").key(key).args(fields))?
+            .uint()
+    }
+
+    fn hgetall(&mut self, key: Bytes) -> R<Vec<(Bytes, Bytes)>> {
+        self.exec(Command::read("HGETALL").key(key))?.pairs()
+    }
+
+    fn hmget(&mut self, key: Bytes, fields: Vec<Bytes>) -> R<Vec<Option<Bytes>>> {
+        self.exec(Command::read("HMGET").key(key).args(fields))?
+            .list(Cursor::opt_bytes)
+    }
+
+    fn hincrby(&mut self, key: Bytes, field: Bytes, increment: i64) -> R<i64> {
+        self.exec(Command::write("HINCRBY").key(key).arg(field).num(increment))?
+            .int()
+    }
+
+    fn hincrbyfloat(&mut self, key: Bytes, field: Bytes, increment: f64) -> R<f64> {
+        self.exec(
+            Command::write("HINCRBYFLOAT")
+                .key(key)
+                .arg(field)
+                .float(increment),
+        )?
+        .float()
+    }
+
+    fn hexists(&mut self, key: Bytes, field: Bytes) -> R<bool> {
+        self.exec(Command::read("HEXISTS").key(key).arg(field))?
+            .boolean()
+    }
+
+    fn hlen(&mut self, key: Bytes) -> R<u64> {
+        self.exec(Command::read("HLEN").key(key))?.uint()
+    }
+
+    fn sadd(&mut self, key: Bytes, members: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::write("SADD").key(key).args(members))?
+            .uint()
+    }
+
+    fn srem(&mut self, key: Bytes, members: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::write("SREM").key(key).args(members))?
+            .uint()
+    }
+
+    fn sismember(&mut self, key: Bytes, member: Bytes) -> R<bool> {
+        self.exec(Command::read("SISMEMBER").key(key).arg(member))?
+            .boolean()
+    }
+
+    fn smembers(&mut self, key: Bytes) -> R<Vec<Bytes>> {
+        self.exec(Command::read("SMEMBERS").key(key))?
+            .list(Cursor::bytes)
+    }
+
+    fn scard(&mut self, key: Bytes) -> R<u64> {
+        self.exec(Command::read("SCARD").key(key))?.uint()
+    }
+
+    fn zadd(&mut self, key: Bytes, members: Vec<(f64, Bytes)>, options: ZaddOptions) -> R<u64> {
+        let cmd = members
+            .into_iter()
+            .fold(zadd_command(key, &options), |cmd, (score, member)| {
+                cmd.float(score).arg(member)
+            });
+        self.exec(cmd)?.uint()
+    }
+
+    fn zadd_incr(
+        &mut self,
+        key: Bytes,
+        increment: f64,
+        member: Bytes,
+        options: ZaddOptions,
+    ) -> R<Option<f64>> {
+        let cmd = zadd_command(key, &options)
+            .arg("INCR")
+            .float(increment)
+            .arg(member);
+        self.exec(cmd)?.opt_float()
+    }
+
+    fn zincrby(&mut self, key: Bytes, increment: f64, member: Bytes) -> R<f64> {
+        self.exec(
+            Command::write("ZINCRBY")
+                .key(key)
+                .float(increment)
+                .arg(member),
+        )?
+        .float()
+    }
+
+    fn zrem(&mut self, key: Bytes, members: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::write("ZREM").key(key).args(members))?
+            .uint()
+    }
+
+    fn zscore(&mut self, key: Bytes, member: Bytes) -> R<Option<f64>> {
+        self.exec(Command::read("ZSCORE").key(key).arg(member))?
+            .opt_float()
+    }
+
+    fn zmscore(&mut self, key: Bytes, members: Vec<Bytes>) -> R<Vec<Option<f64>>> {
+        self.exec(Command::read("ZMSCORE").key(key).args(members))?
+            .list(Cursor::opt_float)
+    }
+
+    fn zrank(&mut self, key: Bytes, member: Bytes) -> R<Option<u64>> {
+        self.exec(Command::read("ZRANK").key(key).arg(member))?
+            .opt_uint()
+    }
+
+    fn zrevrank(&mut self, key: Bytes, member: Bytes) -> R<Option<u64>> {
+        self.exec(Command::read("ZREVRANK").key(key).arg(member))?
+            .opt_uint()
+    }
+
+    fn zrange(&mut self, key: Bytes, by: ZrangeBy, options: ZrangeOptions) -> R<Vec<Bytes>> {
+        self.exec(zrange_command(key, by, options))?
+            .list(Cursor::bytes)
+    }
+
+    fn zrange_withscores(
+        &mut self,
+        key: Bytes,
+        by: ZrangeBy,
+        options: ZrangeOptions,
+    ) -> R<Vec<(Bytes, f64)>> {
+        let mut c = self.exec(zrange_command(key, by, options).arg("WITHSCORES"))?;
+        // RESP3 nests [member, score] pairs; RESP2 would be flat.
+        let n = c.array()?;
+        let nested = matches!(c.peek(), Some(Node::Array(2)));
+        let pairs = if nested { n } else { n / 2 };
+        (0..pairs)
+            .map(|_| {
+                if nested {
+                    c.array()?;
+                }
+                Ok((c.bytes()?, c.float()?))
+            })
+            .collect()
+    }
+
+    fn zcount(&mut self, key: Bytes, min: String, max: String) -> R<u64> {
+        self.exec(Command::read("ZCOUNT").key(key).arg(min).arg(max))?
+            .uint()
+    }
+
+    fn zcard(&mut self, key: Bytes) -> R<u64> {
+        self.exec(Command::read("ZCARD").key(key))?.uint()
+    }
+
+    fn zremrangebyscore(&mut self, key: Bytes, min: String, max: String) -> R<u64> {
+        self.exec(
+            Command::write("ZREMRANGEBYSCORE")
+                .key(key)
+                .arg(min)
+                .arg(max),
+        )?
+        .uint()
+    }
+
+    fn zremrangebyrank(&mut self, key: Bytes, start: i64, stop: i64) -> R<u64> {
+        self.exec(
+            Command::write("ZREMRANGEBYRANK")
+                .key(key)
+                .num(start)
+                .num(stop),
+        )?
+        .uint()
+    }
+
+    fn lpush(&mut self, key: Bytes, values: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::write("LPUSH").key(key).args(values))?
+            .uint()
+    }
+
+    fn rpush(&mut self, key: Bytes, values: Vec<Bytes>) -> R<u64> {
+        self.exec(Command::write("RPUSH").key(key).args(values))?
+            .uint()
+    }
+
+    fn lpop(&mut self, key: Bytes, count: Option<u64>) -> R<Vec<Bytes>> {
+        let cmd = Command::write("LPOP").key(key);
+        let cmd = match count {
+            Some(n) => cmd.num(n),
+            None => cmd,
+        };
+        pop_reply(&mut self.exec(cmd)?)
+    }
+
+    fn rpop(&mut self, key: Bytes, count: Option<u64>) -> R<Vec<Bytes>> {
+        let cmd = Command::write("RPOP").key(key);
+        let cmd = match count {
+            Some(n) => cmd.num(n),
+            None => cmd,
+        };
+        pop_reply(&mut self.exec(cmd)?)
+    }
+
+    fn lrange(&mut self, key: Bytes, start: i64, stop: i64) -> R<Vec<Bytes>> {
+        self.exec(Command::read("LRANGE").key(key).num(start).num(stop))?
+            .list(Cursor::bytes)
+    }
+
+    fn llen(&mut self, key: Bytes) -> R<u64> {
+        self.exec(Command::read("LLEN").key(key))?.uint()
+    }
+
+    fn ltrim(&mut self, key: Bytes, start: i64, stop: i64) -> R<()> {
+        self.exec(Command::write("LTRIM").key(key).num(start).num(stop))?
+            .skip()
+    }
+
+    fn xadd(
+        &mut self,
+        key: Bytes,
+        id: String,
+        fields: Vec<(Bytes, Bytes)>,
+        options: XaddOptions,
+    ) -> R<Option<String>> {
+        let cmd = Command::write("XADD")
+            .key(key)
+            .arg_if(options.no_mkstream, "NOMKSTREAM");
+        let cmd = match options.trim {
+            Some(trim) => trim_args(cmd, trim),
+            None => cmd,
+        };
+        self.exec(cmd.arg(id).pairs(fields))?.opt_string()
+    }
+
+    fn xrange(
+        &mut self,
+        key: Bytes,
+        start: String,
+        end: String,
+        count: Option<u64>,
+    ) -> R<Vec<StreamEntry>> {
+        let cmd = Command::read("XRANGE").key(key).arg(start).arg(end);
+        let cmd = match count {
+            Some(n) => cmd.arg("COUNT").num(n),
+            None => cmd,
+        };
+        stream_entries(&mut self.exec(cmd)?)
+    }
+
+    fn xrevrange(
+        &mut self,
+        key: Bytes,
+        end: String,
+        start: String,
+        count: Option<u64>,
+    ) -> R<Vec<StreamEntry>> {
+        let cmd = Command::read("XREVRANGE").key(key).arg(end).arg(start);
+        let cmd = match count {
+            Some(n) => cmd.arg("COUNT").num(n),
+            None => cmd,
+        };
+        stream_entries(&mut self.exec(cmd)?)
+    }
+
+    fn xreadgroup(
+        &mut self,
+        group: String,
+        consumer: String,
+        streams: Vec<(Bytes, String)>,
+        options: XreadgroupOptions,
+    ) -> R<Vec<(Bytes, Vec<StreamEntry>)>> {
+        let cmd = Command::write("XREADGROUP")
+            .arg("GROUP")
+            .arg(group)
+            .arg(consumer);
+        let cmd = match options.count {
+            Some(n) => cmd.arg("COUNT").num(n),
+            None => cmd,
+        };
+        let cmd = cmd.arg_if(options.no_ack, "NOACK").arg("STREAMS");
+        let (keys, ids): (Vec<Bytes>, Vec<String>) = streams.into_iter().unzip();
+        let cmd = ids.into_iter().fold(cmd.keys(keys), |cmd, id| cmd.arg(id));
+        let mut c = self.exec(cmd)?;
+        let n = c.map()?;
+        (0..n)
+            .map(|_| Ok((c.bytes()?, stream_entries(&mut c)?)))
+            .collect()
+    }
+
+    fn xack(&mut self, key: Bytes, group: String, ids: Vec<String>) -> R<u64> {
+        let ids = ids.into_iter().map(String::into_bytes).collect();
+        self.exec(Command::write("XACK").key(key).arg(group).args(ids))?
+            .uint()
+    }
+
+    fn xpending(&mut self, key: Bytes, group: String) -> R<PendingSummary> {
+        let mut c = self.exec(Command::read("XPENDING").key(key).arg(group))?;
+        c.array()?;
+        let count = c.uint()?;
+        let smallest_id = c.opt_string()?;
+        let largest_id = c.opt_string()?;
+        let consumers = c.list(|c| {
+            c.array()?;
+            let name = c.string()?;
+            let pending = c.string()?;
+            let pending = pending
+                .parse()
+                .map_err(|_| GuestError::Redis(format!("bad XPENDING count {pending}")))?;
+            Ok((name, pending))
+        })?;
+        Ok(PendingSummary {
+            count,
+            smallest_id,
+            largest_id,
+            consumers,
+        })
+    }
+
+    fn xpending_range(
+        &mut self,
+        key: Bytes,
+        group: String,
+        query: XpendingQuery,
+    ) -> R<Vec<PendingEntry>> {
+        let cmd = Command::read("XPENDING").key(key).arg(group);
+        let cmd = match query.min_idle_ms {
+            Some(ms) => cmd.arg("IDLE").num(ms),
+            None => cmd,
+        };
+        let cmd = cmd.arg(query.start).arg(query.end).num(query.count);
+        let cmd = match query.consumer {
+            Some(consumer) => cmd.arg(consumer),
+            None => cmd,
+        };
+        self.exec(cmd)?.list(|c| {
+            c.array()?;
+            Ok(PendingEntry {
+                id: c.string()?,
+                consumer: c.string()?,
+                idle_ms: c.uint()?,
+                deliveries: c.uint()?,
+            })
+        })
+    }
+
+    fn xautoclaim(
+        &mut self,
+        key: Bytes,
+        group: String,
+        consumer: String,
+        min_idle_ms: u64,
+        start: String,
+        count: Option<u64>,
+    ) -> R<AutoclaimResult> {
+        let cmd = Command::write("XAUTOCLAIM")
+            .key(key)
+            .arg(group)
+            .arg(consumer)
+            .num(min_idle_ms)
+            .arg(start);
+        let cmd = match count {
+            Some(n) => cmd.arg("COUNT").num(n),
+            None => cmd,
+        };
+        let mut c = self.exec(cmd)?;
+        c.array()?;
+        Ok(AutoclaimResult {
+            next_start: c.string()?,
+            entries: stream_entries(&mut c)?,
+            deleted_ids: c.list(Cursor::string)?,
+        })
+    }
+
+    fn xclaim(
+        &mut self,
+        key: Bytes,
+        group: String,
+        consumer: String,
+        min_idle_ms: u64,
+        ids: Vec<String>,
+    ) -> R<Vec<StreamEntry>> {
+        let ids = ids.into_iter().map(String::into_bytes).collect();
+        let cmd = Command::write("XCLAIM")
+            .key(key)
+            .arg(group)
+            .arg(consumer)
+            .num(min_idle_ms)
+            .args(ids);
+        stream_entries(&mut self.exec(cmd)?)
+    }
+
+    fn xgroup_create(&mut self, key: Bytes, group: String, id: String, mkstream: bool) -> R<bool> {
+        let cmd = Command::write("XGROUP")
+            .arg("CREATE")
+            .key(key)
+            .arg(group)
+            .arg(id)
+            .arg_if(mkstream, "MKSTREAM");
+        match self.exec(cmd) {
+            Ok(mut c) => c.skip().map(|()| true),
+            Err(GuestError::Redis(text)) if text.starts_with("BUSYGROUP") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn xlen(&mut self, key: Bytes) -> R<u64> {
+        self.exec(Command::read("XLEN").key(key))?.uint()
+    }
+
+    fn xtrim(&mut self, key: Bytes, trim: Trim) -> R<u64> {
+        self.exec(trim_args(Command::write("XTRIM").key(key), trim))?
+            .uint()
+    }
+
+    fn xdel(&mut self, key: Bytes, ids: Vec<String>) -> R<u64> {
+        let ids = ids.into_iter().map(String::into_bytes).collect();
+        self.exec(Command::write("XDEL").key(key).args(ids))?.uint()
+    }
+
+    fn publish(&mut self, channel: Bytes, message: Bytes) -> R<u64> {
+        self.exec(Command::read("PUBLISH").arg(channel).arg(message))?
+            .uint()
+    }
+
+    fn time(&mut self) -> R<ServerTime> {
+        let mut c = self.exec(Command::read("TIME"))?;
+        c.array()?;
+        let mut part = || -> R<u64> {
+            let text = c.string()?;
+            text.parse()
+                .map_err(|_| GuestError::Redis(format!("bad TIME reply {text}")))
+        };
+        Ok(ServerTime {
+            seconds: part()?,
+            microseconds: part()?,
+        })
+    }
+
+    fn random_bytes(&mut self, len: u32) -> R<Bytes> {
+        if len > MAX_RANDOM_BYTES {
+            return Err(GuestError::BudgetExceeded(format!(
+                "random-bytes of {len} bytes, over the limit of {MAX_RANDOM_BYTES}"
+            )));
+        }
+        let mut bytes = vec![0; len as usize];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| GuestError::Redis(format!("ERR system random source failed: {e}")))?;
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,33 @@
+//! Pattern Engine runtime: runs guest components, knows nothing of Redis's C API.
+//!
+//! The Redis module (`host/module`) owns the Redis side and hands this crate a
+//! [`Backend`] for the duration of one call. Everything else lives here:
+//!
+//! - [`limits`]: every sandbox limit, a named constant saying why it is what it is.
+//! - [`engine`]: the wasmtime engine (pooling allocator, no signal-based traps,
+//!   epoch deadlines) and loading: component validation and description.
+//! - [`library`]: a loaded library version, its warm instance and call statistics.
+//! - [`host`]: the imports a guest sees, each a typed Redis command.
+//! - [`backend`]: the trait the Redis module implements to run commands.
+//! - [`command`]: a command being built by an import: arguments, keys, writes.
+//! - [`reply`]: the flattened reply tree, its validation and typed decoding.
+//! - [`policy`]: commands refused inside a call, and cluster hash slots.
+//! - [`error`]: load and call errors.
+//! - [`bindings`]: the Rust types generated from `wit/`.
+
+pub mod backend;
+pub mod bindings;
+pub mod command;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod library;
+pub mod limits;
+pub mod policy;
+pub mod reply;
+
+pub use backend::{Backend, LogLevel};
+pub use bindings::pattern::engine::types::{Error as GuestError, Node};
+pub use engine::{Engine, EngineConfig};
+pub use error::{CallError, LoadError};
+pub use library::{CallMode, FunctionStats, Library, LibraryInfo};

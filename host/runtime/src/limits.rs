@@ -1,0 +1,43 @@
+//! Sandbox limits. Each is a named constant with the reason for its value;
+//! the operator-tunable ones are defaults that module arguments override.
+
+/// Largest component accepted by `PATTERN.LOAD`. JavaScript and Python
+/// components weigh 12–18 MB; 64 MiB leaves room for them and their data while
+/// keeping a hostile upload from exhausting memory during compilation.
+pub const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Default wall-clock deadline of one call. Lua's `busy-reply-threshold` is
+/// 5 s, but a pattern call that runs for more than a fraction of a second is a
+/// bug that blocks every other client; 500 ms stops it long before that.
+pub const DEFAULT_DEADLINE_MS: u64 = 500;
+
+/// Upper bound accepted for the deadline setting: one minute, past which a
+/// call holding Redis's main thread is indistinguishable from a hang.
+pub const MAX_DEADLINE_MS: u64 = 60_000;
+
+/// Period of the epoch ticker thread. The deadline is counted in ticks, so it
+/// is honoured to within one tick; 2 ms keeps the ticker's wake-ups cheap.
+pub const EPOCH_TICK_MS: u64 = 2;
+
+/// Largest `numkeys` of a call. Patterns declare a handful of keys; a bound
+/// keeps a malformed call from allocating a huge key table.
+pub const MAX_NUMKEYS: usize = 1024;
+
+/// Largest linear memory a guest may grow to. JS and Python guests start at a
+/// few tens of MiB; 256 MiB is ample for any pattern and bounds a memory bomb.
+pub const MAX_GUEST_MEMORY_BYTES: usize = 256 * 1024 * 1024;
+
+/// Most live instances (warm or being described) at once: one per library
+/// version plus loads in flight. The pooling allocator reserves slots up front.
+pub const MAX_INSTANCES: u32 = 256;
+
+/// Most table elements per table; componentize-js guests need tens of thousands.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Largest reply tree (in nodes) a guest may return, and that an import may
+/// hand to a guest: keeps a runaway reply from exhausting Redis's memory.
+pub const MAX_REPLY_NODES: usize = 1_000_000;
+
+/// Longest library or function name. Names appear in commands, logs and
+/// metrics labels; 64 characters is plenty and keeps them readable.
+pub const MAX_NAME_LEN: usize = 64;

@@ -1,0 +1,134 @@
+//! `lock`: a single-instance distributed lock with fencing tokens.
+//!
+//! - `lock.acquire 2 <lock-key> <fence-key> <owner> <ttl-ms>`: the fencing
+//!   token (an integer, strictly increasing across every grant of the lock,
+//!   surviving release and expiry), or nil while another owner holds it. The
+//!   holder acquiring again refreshes the TTL and gets its token back.
+//! - `lock.release 1 <lock-key> <owner>`: 1, or 0 when `owner` does not hold it.
+//! - `lock.extend 1 <lock-key> <owner> <ttl-ms>`: 1, or 0 when `owner` does
+//!   not hold it.
+//! - `lock.holder 1 <lock-key>` (read-only): the current owner, or nil.
+//!
+//! The lock key carries the holder's TTL. The fence key is kept without a
+//! TTL on purpose: it is the lock's token counter, and expiring it would let
+//! tokens go backwards.
+
+use pattern_guest::describe::{function, library, LibraryInfo};
+use pattern_guest::redis::{self, Condition, ExpireCondition, Expiry, SetOptions};
+use pattern_guest::{export_library, Args, Error, Library, Reply};
+
+pub struct Lock;
+
+impl Library for Lock {
+    fn describe() -> LibraryInfo {
+        library(
+            "lock",
+            env!("CARGO_PKG_VERSION"),
+            vec![
+                function(
+                    "acquire",
+                    "Take the lock; returns a fencing token, or nil while another owner holds it",
+                )
+                .key("lock-key", "holds the owner, with the lock's TTL")
+                .key("fence-key", "token counter; never expires")
+                .arg("owner", "unique id of the caller (e.g. a random token)")
+                .arg("ttl-ms", "lock lifetime in milliseconds"),
+                function("release", "Release the lock if `owner` holds it: 1, else 0")
+                    .key("lock-key", "the lock")
+                    .arg("owner", "the owner that acquired it"),
+                function(
+                    "extend",
+                    "Reset the lock's TTL if `owner` holds it: 1, else 0",
+                )
+                .key("lock-key", "the lock")
+                .arg("owner", "the owner that acquired it")
+                .arg("ttl-ms", "new lifetime in milliseconds"),
+                function("holder", "The current owner, or nil when the lock is free")
+                    .read_only()
+                    .key("lock-key", "the lock"),
+            ],
+        )
+    }
+
+    fn call(function: &str, keys: Vec<Vec<u8>>, args: Args) -> Result<Reply, Error> {
+        match function {
+            "acquire" => acquire(&keys, &args),
+            "release" => release(&keys, &args),
+            "extend" => extend(&keys, &args),
+            "holder" => holder(&keys, &args),
+            other => Err(Error::guest(format!("ERR unknown function '{other}'"))),
+        }
+    }
+}
+
+fn expect_keys(keys: &[Vec<u8>], n: usize, usage: &str) -> Result<(), Error> {
+    if keys.len() == n {
+        Ok(())
+    } else {
+        Err(Error::guest(format!("ERR expected {n} key(s): {usage}")))
+    }
+}
+
+fn acquire(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    expect_keys(keys, 2, "<lock-key> <fence-key>")?;
+    args.expect_count(2, 2, "<owner> <ttl-ms>")?;
+    let (lock, fence) = (&keys[0], &keys[1]);
+    let owner = args.bytes(0, "owner")?;
+    let ttl = args.positive(1, "ttl-ms")?;
+    let taken = redis::set(
+        lock,
+        owner,
+        SetOptions {
+            condition: Condition::Nx,
+            expiry: Expiry::Px(ttl),
+        },
+    )?;
+    if taken {
+        return Ok(Reply::Int(redis::incrby(fence, 1)?));
+    }
+    if redis::get(lock)?.as_deref() == Some(owner) {
+        redis::pexpire(lock, ttl as i64, ExpireCondition::Always)?;
+        let token = redis::get(fence)?.and_then(|t| String::from_utf8(t).ok()?.parse::<i64>().ok());
+        return Ok(match token {
+            Some(token) => Reply::Int(token),
+            // The counter was deleted under a live lock: issue a new token.
+            None => Reply::Int(redis::incrby(fence, 1)?),
+        });
+    }
+    Ok(Reply::Nil)
+}
+
+fn holds(lock: &[u8], owner: &[u8]) -> Result<bool, Error> {
+    Ok(redis::get(lock)?.as_deref() == Some(owner))
+}
+
+fn release(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    expect_keys(keys, 1, "<lock-key>")?;
+    args.expect_count(1, 1, "<owner>")?;
+    let owner = args.bytes(0, "owner")?;
+    if !holds(&keys[0], owner)? {
+        return Ok(Reply::Int(0));
+    }
+    redis::del(&[keys[0].clone()])?;
+    Ok(Reply::Int(1))
+}
+
+fn extend(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    expect_keys(keys, 1, "<lock-key>")?;
+    args.expect_count(2, 2, "<owner> <ttl-ms>")?;
+    let owner = args.bytes(0, "owner")?;
+    let ttl = args.positive(1, "ttl-ms")?;
+    if !holds(&keys[0], owner)? {
+        return Ok(Reply::Int(0));
+    }
+    redis::pexpire(&keys[0], ttl as i64, ExpireCondition::Always)?;
+    Ok(Reply::Int(1))
+}
+
+fn holder(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    expect_keys(keys, 1, "<lock-key>")?;
+    args.expect_count(0, 0, "no arguments")?;
+    Ok(redis::get(&keys[0])?.into())
+}
+
+export_library!(Lock);

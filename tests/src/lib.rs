@@ -1,0 +1,265 @@
+//! Test context: a real `redis-server` per test, on a free loopback port,
+//! with the module loaded, in its own temporary directory.
+//!
+//! Artifacts come from `cargo xtask test` (which builds them first): the
+//! module at `target/debug/libpattern_engine.so`, components in
+//! `target/components/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use redis;
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// The module's shared library.
+pub fn module_path() -> PathBuf {
+    let path = target_dir().join("debug/libpattern_engine.so");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+/// The bytes of a component built by `cargo xtask components`.
+pub fn component(name: &str) -> Vec<u8> {
+    let path = target_dir().join("components").join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: run the tests with `cargo xtask test`",
+            path.display()
+        )
+    })
+}
+
+/// Options of a test server.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// Load the module (true unless a test wants a plain Redis).
+    pub without_module: bool,
+    /// Module arguments after the path.
+    pub module_args: Vec<String>,
+    /// Extra `redis-server` arguments (`--appendonly yes`, ...).
+    pub extra: Vec<String>,
+    /// Reuse this directory (restart tests); a new one otherwise.
+    pub dir: Option<PathBuf>,
+    /// Reuse this port (restart tests).
+    pub port: Option<u16>,
+}
+
+/// A running `redis-server`, stopped when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    owns_dir: bool,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Starts a server with the module and nothing loaded.
+    pub fn start() -> Self {
+        Self::with(ServerOptions::default())
+    }
+
+    pub fn with(options: ServerOptions) -> Self {
+        let port = options.port.unwrap_or_else(free_port);
+        let (dir, owns_dir) = match options.dir {
+            Some(dir) => (dir, false),
+            None => {
+                let dir = std::env::temp_dir()
+                    .join(format!("pattern-test-{}-{port}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                (dir, true)
+            }
+        };
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--logfile", "redis.log"]);
+        if !options.without_module {
+            cmd.arg("--loadmodule")
+                .arg(module_path())
+                .args(&options.module_args);
+        }
+        cmd.args(&options.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd
+            .spawn()
+            .expect("redis-server on PATH (apt-get install redis-server)");
+        let mut server = Self {
+            child: Some(child),
+            port,
+            dir,
+            owns_dir,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            assert!(
+                self.alive(),
+                "redis-server exited at start; log:\n{}",
+                self.log()
+            );
+            if let Ok(mut con) = self.try_connection() {
+                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(5))
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A new connection.
+    pub fn connection(&self) -> redis::Connection {
+        self.try_connection().expect("connect to the test server")
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+
+    /// Stops the server with SHUTDOWN (saving when persistence is on) and
+    /// keeps its directory; returns the directory and the port.
+    pub fn shutdown(mut self) -> (PathBuf, u16) {
+        let mut con = self.connection();
+        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").query(&mut con);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        self.owns_dir = false;
+        (self.dir.clone(), self.port)
+    }
+
+    /// Loads a component built by `cargo xtask components`; returns
+    /// `[name, version]`.
+    pub fn load(&self, name: &str) -> (String, String) {
+        redis::cmd("PATTERN.LOAD")
+            .arg("REPLACE")
+            .arg(component(name))
+            .query(&mut self.connection())
+            .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if self.owns_dir && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Shorthand: `PATTERN.CALL target numkeys keys... args...` on `con`.
+pub fn call<T: redis::FromRedisValue>(
+    con: &mut redis::Connection,
+    target: &str,
+    keys: &[&str],
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    redis::cmd("PATTERN.CALL")
+        .arg(target)
+        .arg(keys.len())
+        .arg(keys)
+        .arg(args)
+        .query(con)
+}
+
+/// Shorthand for `PATTERN.CALL_RO`.
+pub fn call_ro<T: redis::FromRedisValue>(
+    con: &mut redis::Connection,
+    target: &str,
+    keys: &[&str],
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    redis::cmd("PATTERN.CALL_RO")
+        .arg(target)
+        .arg(keys.len())
+        .arg(keys)
+        .arg(args)
+        .query(con)
+}
+
+/// The text of a Redis error, code included ("ERR ...").
+pub fn error_text(e: &redis::RedisError) -> String {
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+        .trim()
+        .to_string()
+}
+
+/// A map reply as RESP2 delivers it (a flat array of key, value, ...), by key.
+pub fn fields(value: &redis::Value) -> std::collections::HashMap<String, redis::Value> {
+    match value {
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [redis::Value::BulkString(k), v] => {
+                    Some((String::from_utf8_lossy(k).into_owned(), v.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        redis::Value::Map(pairs) => pairs
+            .iter()
+            .filter_map(|(k, v)| match k {
+                redis::Value::BulkString(k) => {
+                    Some((String::from_utf8_lossy(k).into_owned(), v.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        other => panic!("not a map: {other:?}"),
+    }
+}

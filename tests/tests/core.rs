@@ -1,0 +1,530 @@
+//! The core engine end to end: load, call, describe, errors, keys, safety.
+
+use pattern_tests::redis::{self, Value};
+use pattern_tests::{call, call_ro, component, error_text, fields, Server};
+use sha2::{Digest, Sha256};
+
+#[test]
+fn load_replies_with_name_and_sha256_version() {
+    let server = Server::start();
+    let bytes = component("lock");
+    let mut con = server.connection();
+    let (name, version): (String, String) = redis::cmd("PATTERN.LOAD")
+        .arg(&bytes)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(name, "lock");
+    assert_eq!(version, hex::encode(Sha256::digest(&bytes)));
+
+    let err = redis::cmd("PATTERN.LOAD")
+        .arg(&bytes)
+        .query::<Value>(&mut con)
+        .unwrap_err();
+    assert!(error_text(&err).contains("already exists"), "{err}");
+    let (_, again): (String, String) = redis::cmd("PATTERN.LOAD")
+        .arg("REPLACE")
+        .arg(&bytes)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(again, version);
+}
+
+#[test]
+fn lock_acquire_release_extend() {
+    let server = Server::start();
+    server.load("lock");
+    let mut con = server.connection();
+    let t1: Option<i64> = call(&mut con, "lock.acquire", &["l", "f"], &["alice", "10000"]).unwrap();
+    assert_eq!(t1, Some(1));
+    let other: Option<i64> =
+        call(&mut con, "lock.acquire", &["l", "f"], &["bob", "10000"]).unwrap();
+    assert_eq!(other, None);
+    // The holder acquiring again keeps its token.
+    let same: Option<i64> =
+        call(&mut con, "lock.acquire", &["l", "f"], &["alice", "10000"]).unwrap();
+    assert_eq!(same, Some(1));
+    assert_eq!(
+        call::<i64>(&mut con, "lock.extend", &["l"], &["bob", "5000"]).unwrap(),
+        0
+    );
+    assert_eq!(
+        call::<i64>(&mut con, "lock.extend", &["l"], &["alice", "50000"]).unwrap(),
+        1
+    );
+    let pttl: i64 = redis::cmd("PTTL").arg("l").query(&mut con).unwrap();
+    assert!(pttl > 10_000 && pttl <= 50_000, "{pttl}");
+    assert_eq!(
+        call::<i64>(&mut con, "lock.release", &["l"], &["bob"]).unwrap(),
+        0
+    );
+    assert_eq!(
+        call::<i64>(&mut con, "lock.release", &["l"], &["alice"]).unwrap(),
+        1
+    );
+    // Tokens keep increasing across release and expiry.
+    let t2: Option<i64> = call(&mut con, "lock.acquire", &["l", "f"], &["bob", "20"]).unwrap();
+    assert_eq!(t2, Some(2));
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    let t3: Option<i64> = call(&mut con, "lock.acquire", &["l", "f"], &["carol", "1000"]).unwrap();
+    assert_eq!(t3, Some(3));
+    let fence_ttl: i64 = redis::cmd("TTL").arg("f").query(&mut con).unwrap();
+    assert_eq!(fence_ttl, -1, "the fence counter must never expire");
+}
+
+#[test]
+fn fixed_window_counts_and_always_sets_a_ttl() {
+    let server = Server::start();
+    server.load("ratelimit");
+    let mut con = server.connection();
+    for remaining in [2, 1, 0] {
+        let r: Vec<i64> = call(&mut con, "ratelimit.fixed_window", &["rl"], &["3", "60"]).unwrap();
+        assert_eq!(r[..2], [1, remaining]);
+        assert!(r[2] > 59_000 && r[2] <= 60_000, "{r:?}");
+    }
+    let r: Vec<i64> = call(&mut con, "ratelimit.fixed_window", &["rl"], &["3", "60"]).unwrap();
+    assert_eq!(r[..2], [0, 0]);
+    let count: i64 = redis::cmd("GET").arg("rl").query(&mut con).unwrap();
+    assert_eq!(count, 3, "denied hits are not counted");
+    // A counter written from outside without TTL gets one.
+    let _: () = redis::cmd("SET")
+        .arg("rl2")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    let _: Vec<i64> = call(&mut con, "ratelimit.fixed_window", &["rl2"], &["3", "10"]).unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg("rl2").query(&mut con).unwrap();
+    assert!(ttl > 0 && ttl <= 10, "{ttl}");
+    // A short window resets.
+    let _: Vec<i64> = call(&mut con, "ratelimit.fixed_window", &["rl3"], &["1", "1"]).unwrap();
+    let denied: Vec<i64> = call(&mut con, "ratelimit.fixed_window", &["rl3"], &["1", "1"]).unwrap();
+    assert_eq!(denied[0], 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again: Vec<i64> = call(&mut con, "ratelimit.fixed_window", &["rl3"], &["1", "1"]).unwrap();
+    assert_eq!(again[0], 1);
+}
+
+#[test]
+fn guest_argument_errors_are_one_line_and_change_nothing() {
+    let server = Server::start();
+    server.load("ratelimit");
+    let mut con = server.connection();
+    for (args, reason) in [
+        (&["x", "60"][..], "<limit> must be a non-negative integer"),
+        (&["0", "60"][..], "<limit> must be a positive integer"),
+        (&["3"][..], "wrong number of arguments"),
+    ] {
+        let err = call::<Value>(&mut con, "ratelimit.fixed_window", &["rl"], args).unwrap_err();
+        assert!(error_text(&err).starts_with("ERR"), "{err}");
+        assert!(error_text(&err).contains(reason), "{err}");
+    }
+    let exists: i64 = redis::cmd("EXISTS").arg("rl").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+}
+
+#[test]
+fn list_describe_stats_delete() {
+    let server = Server::start();
+    server.load("lock");
+    server.load("ratelimit");
+    let mut con = server.connection();
+    let list: Value = redis::cmd("PATTERN.LIST").query(&mut con).unwrap();
+    let text = format!("{list:?}");
+    assert!(
+        text.contains("lock") && text.contains("ratelimit"),
+        "{text}"
+    );
+
+    let described: Value = redis::cmd("PATTERN.DESCRIBE")
+        .arg("lock")
+        .query(&mut con)
+        .unwrap();
+    let text = format!("{described:?}");
+    for expected in [
+        "acquire",
+        "release",
+        "extend",
+        "fence-key",
+        "ttl-ms",
+        "read_only",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+
+    let _: Option<i64> = call(&mut con, "lock.acquire", &["l", "f"], &["a", "1000"]).unwrap();
+    let _ = call::<Value>(&mut con, "lock.acquire", &["l", "f"], &["a", "nope"]);
+    let stats: Value = redis::cmd("PATTERN.STATS")
+        .arg("lock")
+        .query(&mut con)
+        .unwrap();
+    let Value::Array(functions) = &fields(&stats)["functions"] else {
+        panic!("{stats:?}")
+    };
+    let acquire = functions
+        .iter()
+        .map(fields)
+        .find(|f| f["name"] == Value::BulkString(b"acquire".to_vec()))
+        .unwrap();
+    assert_eq!(
+        (&acquire["calls"], &acquire["errors"]),
+        (&Value::Int(2), &Value::Int(1)),
+        "{acquire:?}"
+    );
+    let Value::Int(mean) = acquire["mean_us"] else {
+        panic!()
+    };
+    assert!(mean > 0, "{acquire:?}");
+
+    let _: () = redis::cmd("PATTERN.DELETE")
+        .arg("lock")
+        .query(&mut con)
+        .unwrap();
+    let err = call::<Value>(&mut con, "lock.acquire", &["l", "f"], &["a", "1000"]).unwrap_err();
+    assert!(error_text(&err).contains("unknown library 'lock'"), "{err}");
+    let err = redis::cmd("PATTERN.DELETE")
+        .arg("lock")
+        .query::<Value>(&mut con)
+        .unwrap_err();
+    assert!(error_text(&err).contains("unknown library"), "{err}");
+}
+
+#[test]
+fn bad_calls_get_clear_errors() {
+    let server = Server::start();
+    server.load("lock");
+    let mut con = server.connection();
+    let cases: &[(&[&str], &str)] = &[
+        (&["nosuch.fn", "0"], "unknown library 'nosuch'"),
+        (
+            &["lock.nosuch", "0"],
+            "unknown function 'nosuch' in library 'lock'",
+        ),
+        (&["lock", "0"], "expected <library>.<function>"),
+        (&["lock.acquire"], "wrong number of arguments"),
+        (
+            &["lock.acquire", "x"],
+            "numkeys must be a non-negative integer",
+        ),
+        (
+            &["lock.acquire", "-2"],
+            "numkeys must be a non-negative integer",
+        ),
+        (
+            &["lock.acquire", "5", "a"],
+            "greater than the number of arguments",
+        ),
+        (&["lock.acquire", "100000", "a"], "over the limit"),
+    ];
+    for (args, reason) in cases {
+        let err = redis::cmd("PATTERN.CALL")
+            .arg(*args)
+            .query::<Value>(&mut con)
+            .unwrap_err();
+        assert!(error_text(&err).contains(reason), "{args:?}: {err}");
+    }
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn bad_components_are_refused_with_a_reason() {
+    let server = Server::start();
+    let mut con = server.connection();
+    let lock = component("lock");
+    let core_module = {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend_from_slice(&[0; 8]);
+        m
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"definitely not wasm".to_vec(), "not a WebAssembly binary"),
+        (core_module, "a core WebAssembly module, not a component"),
+        (lock[..lock.len() / 2].to_vec(), "malformed component"),
+        (component("other-world"), "does not fit the pattern world"),
+        (vec![0u8; 64 * 1024 * 1024 + 1], "over the limit"),
+    ];
+    for (bytes, reason) in cases {
+        let err = redis::cmd("PATTERN.LOAD")
+            .arg(bytes)
+            .query::<Value>(&mut con)
+            .unwrap_err();
+        let text = error_text(&err);
+        assert!(text.contains(reason), "expected '{reason}', got '{text}'");
+        assert!(!text.contains('\n'));
+    }
+    let list: Vec<Value> = redis::cmd("PATTERN.LIST").query(&mut con).unwrap();
+    assert!(list.is_empty(), "nothing loaded: {list:?}");
+    let err = redis::cmd("PATTERN.LOAD")
+        .arg("REPLACE")
+        .arg("x")
+        .arg("y")
+        .query::<Value>(&mut con)
+        .unwrap_err();
+    assert!(error_text(&err).contains("usage"), "{err}");
+}
+
+#[test]
+fn the_other_world_error_names_what_does_not_fit() {
+    let server = Server::start();
+    let err = redis::cmd("PATTERN.LOAD")
+        .arg(component("other-world"))
+        .query::<Value>(&mut server.connection())
+        .unwrap_err();
+    assert!(error_text(&err).contains("test:other/clock"), "{err}");
+}
+
+#[test]
+fn command_getkeys_returns_the_declared_keys() {
+    let server = Server::start();
+    let mut con = server.connection();
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg(
+            &[
+                "GETKEYS",
+                "PATTERN.CALL",
+                "lock.acquire",
+                "2",
+                "lk",
+                "fk",
+                "owner",
+                "100",
+            ][..],
+        )
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["lk", "fk"]);
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg(&["GETKEYS", "PATTERN.CALL_RO", "x.y", "1", "k1", "arg"][..])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["k1"]);
+}
+
+#[test]
+fn undeclared_keys_are_refused() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    let err = call::<Value>(&mut con, "hostile.undeclared", &["mine"], &["theirs"]).unwrap_err();
+    assert!(
+        error_text(&err).contains("undeclared key 'theirs'"),
+        "{err}"
+    );
+    let err = call::<Value>(
+        &mut con,
+        "hostile.command",
+        &["mine"],
+        &["SET", "theirs", "x"],
+    )
+    .unwrap_err();
+    assert!(
+        error_text(&err).contains("undeclared key 'theirs'"),
+        "{err}"
+    );
+    let exists: i64 = redis::cmd("EXISTS").arg("theirs").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+    // Declared, it works.
+    let ok: Value = call(
+        &mut con,
+        "hostile.command",
+        &["mine"],
+        &["SET", "mine", "x"],
+    )
+    .unwrap();
+    assert_eq!(ok, Value::Okay);
+}
+
+#[test]
+fn writes_are_refused_in_read_only_calls() {
+    let server = Server::start();
+    server.load("hostile");
+    server.load("lock");
+    let mut con = server.connection();
+    // A function that may write cannot be called with CALL_RO at all.
+    let err = call_ro::<Value>(&mut con, "lock.release", &["l"], &["a"]).unwrap_err();
+    assert!(
+        error_text(&err).contains("PATTERN.CALL, not PATTERN.CALL_RO"),
+        "{err}"
+    );
+    // A read-only function that writes anyway: refused by the host...
+    let err = call_ro::<Value>(&mut con, "hostile.sneaky_write", &["k"], &[]).unwrap_err();
+    assert!(
+        error_text(&err).contains("write refused in a read-only call"),
+        "{err}"
+    );
+    // ... also through the generic command (refused by Redis itself) ...
+    let err = call_ro::<Value>(
+        &mut con,
+        "hostile.sneaky_command",
+        &["k"],
+        &["SET", "k", "v"],
+    )
+    .unwrap_err();
+    assert!(
+        error_text(&err).contains("write refused in a read-only call"),
+        "{err}"
+    );
+    // ... and with PATTERN.CALL, since the function says it is read-only.
+    let err = call::<Value>(&mut con, "hostile.sneaky_write", &["k"], &[]).unwrap_err();
+    assert!(error_text(&err).contains("write refused"), "{err}");
+    let exists: i64 = redis::cmd("EXISTS").arg("k").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+    // Reads work.
+    let got: Value = call_ro(&mut con, "hostile.sneaky_command", &["k"], &["GET", "k"]).unwrap();
+    assert_eq!(got, Value::Nil);
+}
+
+#[test]
+fn commands_that_make_no_sense_in_a_call_are_refused() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    for args in [
+        &["FLUSHALL"][..],
+        &["CONFIG", "SET", "maxmemory", "1"],
+        &["SHUTDOWN"],
+        &["MULTI"],
+        &["BLPOP", "k", "0"],
+        &["SUBSCRIBE", "c"],
+        &["EVAL", "return 1", "0"],
+        &["PATTERN.CALL", "hostile.echo", "0"],
+    ] {
+        let err = call::<Value>(&mut con, "hostile.command", &["k"], args).unwrap_err();
+        assert!(
+            error_text(&err).contains("command not allowed"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = call::<Value>(&mut con, "hostile.command", &["k"], &["NOSUCHCOMMAND"]).unwrap_err();
+    assert!(error_text(&err).contains("unknown command"), "{err}");
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn nested_replies_keep_their_shape() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    let reply: Value = call(&mut con, "hostile.echo", &["k1", "k2"], &["a", "b"]).unwrap();
+    let Value::Array(items) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        items[0],
+        Value::Array(vec![
+            Value::BulkString(b"k1".to_vec()),
+            Value::BulkString(b"k2".to_vec())
+        ])
+    );
+    // RESP2: the map arrives flattened, the double as a string, true as 1.
+    assert_eq!(
+        items[1],
+        Value::Array(vec![
+            Value::Int(0),
+            Value::BulkString(b"a".to_vec()),
+            Value::Int(1),
+            Value::BulkString(b"b".to_vec()),
+        ])
+    );
+    assert_eq!(items[2], Value::Nil);
+    assert_eq!(items[3], Value::BulkString(b"1.5".to_vec()));
+    assert_eq!(items[4], Value::Int(1));
+    assert_eq!(items[5], Value::SimpleString("FINE".into()));
+    // The generic command hands nested replies through.
+    let _: () = redis::cmd("XADD")
+        .arg(&["s", "1-1", "f", "v"][..])
+        .query(&mut con)
+        .unwrap();
+    let entries: Value = call(
+        &mut con,
+        "hostile.command",
+        &["s"],
+        &["XRANGE", "s", "-", "+"],
+    )
+    .unwrap();
+    assert_eq!(
+        entries,
+        Value::Array(vec![Value::Array(vec![
+            Value::BulkString(b"1-1".to_vec()),
+            Value::Array(vec![
+                Value::BulkString(b"f".to_vec()),
+                Value::BulkString(b"v".to_vec())
+            ]),
+        ])])
+    );
+}
+
+#[test]
+fn traps_become_errors_and_redis_keeps_serving() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    for function in ["panic", "unreachable", "out_of_bounds"] {
+        let err = call::<Value>(&mut con, &format!("hostile.{function}"), &[], &[]).unwrap_err();
+        assert!(
+            error_text(&err).contains("guest trapped"),
+            "{function}: {err}"
+        );
+        let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+        assert_eq!(pong, "PONG");
+        // The library works again at once (a fresh instance).
+        let echoed: Value = call(&mut con, "hostile.echo", &[], &[]).unwrap();
+        assert!(matches!(echoed, Value::Array(_)));
+    }
+    // `CONFIG SET crash-log-enabled` reinstalls Redis's SIGSEGV handler; an
+    // out-of-bounds access must still not reach it.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "crash-log-enabled", "yes"][..])
+        .query(&mut con)
+        .unwrap();
+    let err = call::<Value>(&mut con, "hostile.out_of_bounds", &[], &[]).unwrap_err();
+    assert!(error_text(&err).contains("guest trapped"), "{err}");
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline() {
+    let server = Server::with(pattern_tests::ServerOptions {
+        module_args: vec!["DEADLINE_MS".into(), "200".into()],
+        ..Default::default()
+    });
+    server.load("hostile");
+    let mut con = server.connection();
+    let started = std::time::Instant::now();
+    let err = call::<Value>(&mut con, "hostile.endless", &[], &[]).unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        error_text(&err).contains("exceeded its deadline of 200 ms"),
+        "{err}"
+    );
+    assert!(
+        took.as_millis() >= 200 && took.as_millis() < 2000,
+        "{took:?}"
+    );
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    let echoed: Value = call(&mut con, "hostile.echo", &[], &[]).unwrap();
+    assert!(matches!(echoed, Value::Array(_)));
+}
+
+#[test]
+fn bad_module_arguments_refuse_to_load() {
+    for args in [
+        vec!["DEADLINE_MS", "0"],
+        vec!["DEADLINE_MS", "soon"],
+        vec!["NOSUCH", "1"],
+        vec!["DEADLINE_MS"],
+    ] {
+        let dir = std::env::temp_dir().join(format!("pattern-badarg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("redis-server")
+            .args(["--port", "0", "--loadmodule"])
+            .arg(pattern_tests::module_path())
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "{args:?} should stop redis-server");
+    }
+}

@@ -1,0 +1,33 @@
+//! `cargo xtask <command>`: the project's build steps, in Rust, no installs.
+//!
+//! - `components`: builds every guest crate for `wasm32-unknown-unknown` and
+//!   turns each core module into a component with the `wit-component` crate
+//!   (what `wasm-tools component new` does), into `target/components/`.
+//! - `component <in> <out>`: turns any guest core module into a component.
+//! - `test`: builds the module and the components, then runs every test.
+//! - `up`: starts `redis-server` with the module and the bundled libraries.
+//! - `bench`: the engine against Lua on the same Redis (see BENCHMARKS.md).
+
+mod bench;
+mod build;
+mod up;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("components") => build::components().map(|_| ()),
+        Some("module") => build::module(false).map(|_| ()),
+        Some("component") => match &args[1..] {
+            [module, out] => build::componentize_file(module.as_ref(), out.as_ref()),
+            _ => bail!("usage: cargo xtask component <core-module.wasm> <component.wasm>"),
+        },
+        Some("test") => build::test(&args[1..]),
+        Some("up") => up::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        _ => bail!(
+            "usage: cargo xtask <components | component IN OUT | module | test [cargo test args] | up [--port N] | bench [--quick]>"
+        ),
+    }
+}
