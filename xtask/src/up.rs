@@ -27,7 +27,10 @@ struct RedisSection {
 
 impl Default for RedisSection {
     fn default() -> Self {
-        Self { port: 6379, data_dir: "data".into() }
+        Self {
+            port: 6379,
+            data_dir: "data".into(),
+        }
     }
 }
 
