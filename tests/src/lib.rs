@@ -175,13 +175,14 @@ impl Server {
     }
 
     /// Loads a component built by `cargo xtask components`; returns
-    /// `[name, version]`.
+    /// `(name, version)`.
     pub fn load(&self, name: &str) -> (String, String) {
-        redis::cmd("PATTERN.LOAD")
+        let (name, version, _outcome): (String, String, String) = redis::cmd("PATTERN.LOAD")
             .arg("REPLACE")
             .arg(component(name))
             .query(&mut self.connection())
-            .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+            .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+        (name, version)
     }
 
     /// Whether the process is still running.
@@ -262,4 +263,16 @@ pub fn fields(value: &redis::Value) -> std::collections::HashMap<String, redis::
             .collect(),
         other => panic!("not a map: {other:?}"),
     }
+}
+
+/// `component` with a custom section appended: the same library, other
+/// bytes, so another version.
+pub fn variant(component: &[u8], tag: &str) -> Vec<u8> {
+    let mut payload = vec![tag.len() as u8];
+    payload.extend_from_slice(tag.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0); // custom section
+    bytes.push(payload.len() as u8);
+    bytes.extend(payload);
+    bytes
 }

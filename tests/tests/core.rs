@@ -9,11 +9,11 @@ fn load_replies_with_name_and_sha256_version() {
     let server = Server::start();
     let bytes = component("lock");
     let mut con = server.connection();
-    let (name, version): (String, String) = redis::cmd("PATTERN.LOAD")
+    let (name, version, outcome): (String, String, String) = redis::cmd("PATTERN.LOAD")
         .arg(&bytes)
         .query(&mut con)
         .unwrap();
-    assert_eq!(name, "lock");
+    assert_eq!((name.as_str(), outcome.as_str()), ("lock", "new"));
     assert_eq!(version, hex::encode(Sha256::digest(&bytes)));
 
     let err = redis::cmd("PATTERN.LOAD")
@@ -21,12 +21,12 @@ fn load_replies_with_name_and_sha256_version() {
         .query::<Value>(&mut con)
         .unwrap_err();
     assert!(error_text(&err).contains("already exists"), "{err}");
-    let (_, again): (String, String) = redis::cmd("PATTERN.LOAD")
+    let (_, again, outcome): (String, String, String) = redis::cmd("PATTERN.LOAD")
         .arg("REPLACE")
         .arg(&bytes)
         .query(&mut con)
         .unwrap();
-    assert_eq!(again, version);
+    assert_eq!((again, outcome.as_str()), (version, "unchanged"));
 }
 
 #[test]

@@ -94,7 +94,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     for name in build::BUNDLED {
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
-        let _: (String, String) = redis::cmd("PATTERN.LOAD")
+        let _: Vec<String> = redis::cmd("PATTERN.LOAD")
             .arg("REPLACE")
             .arg(bytes)
             .query(&mut con)?;

@@ -108,7 +108,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     for name in build::BUNDLED {
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
-        let (library, version): (String, String) = redis::cmd("PATTERN.LOAD")
+        let (library, version, _outcome): (String, String, String) = redis::cmd("PATTERN.LOAD")
             .arg("REPLACE")
             .arg(bytes)
             .query(&mut con)?;

@@ -1,15 +1,17 @@
 //! Libraries in RDB aux data: saved before the keyspace in every RDB (and
 //! the AOF's RDB preamble), loaded at startup and on a replica's full sync.
 //!
-//! Format (encoding version 1): the number of libraries, then each one's
-//! component bytes. Names and versions are derived again at load.
+//! Format (encoding version 1): the number of libraries; for each, the
+//! number of kept versions and the index of the current one; for each
+//! version, its upload time (Unix ms) and its component bytes. Names and
+//! version hashes are derived again at load.
 //!
 //! On Redis ≥ 7.2 `aux_save2` is used, which writes nothing when no library
 //! is loaded, so such an RDB still loads on a server without the module.
 //! Redis 7.0 always writes the aux field: an RDB saved by a server with the
 //! module needs the module to load.
 
-use crate::registry;
+use crate::registry::{self, Entry, Version};
 use redis_module::native_types::RedisType;
 use redis_module::{raw, Context};
 use std::ffi::{c_char, c_int, c_void};
@@ -53,14 +55,20 @@ unsafe extern "C" fn no_key_free(_value: *mut c_void) {}
 
 unsafe extern "C" fn aux_save(rdb: *mut raw::RedisModuleIO, _when: c_int) {
     let libraries = registry::libraries();
-    raw::RedisModule_SaveUnsigned.unwrap()(rdb, libraries.len() as u64);
-    for library in libraries.values() {
-        let bytes = library.bytes();
-        raw::RedisModule_SaveStringBuffer.unwrap()(
-            rdb,
-            bytes.as_ptr() as *const c_char,
-            bytes.len(),
-        );
+    let save_u64 = |n: u64| raw::RedisModule_SaveUnsigned.unwrap()(rdb, n);
+    save_u64(libraries.len() as u64);
+    for entry in libraries.values() {
+        save_u64(entry.versions().len() as u64);
+        save_u64(entry.current_index() as u64);
+        for version in entry.versions() {
+            save_u64(version.uploaded_at_ms);
+            let bytes = version.library.bytes();
+            raw::RedisModule_SaveStringBuffer.unwrap()(
+                rdb,
+                bytes.as_ptr() as *const c_char,
+                bytes.len(),
+            );
+        }
     }
 }
 
@@ -78,25 +86,42 @@ unsafe extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, encver: c_int, _when
         ));
         return raw::REDISMODULE_ERR as c_int;
     }
-    let count = raw::RedisModule_LoadUnsigned.unwrap()(rdb);
+    let load_u64 = || raw::RedisModule_LoadUnsigned.unwrap()(rdb);
     let mut loaded = std::collections::BTreeMap::new();
-    for _ in 0..count {
-        let mut len = 0usize;
-        let buffer = raw::RedisModule_LoadStringBuffer.unwrap()(rdb, &mut len);
-        if buffer.is_null() {
-            return raw::REDISMODULE_ERR as c_int;
-        }
-        let bytes: Arc<[u8]> = Arc::from(std::slice::from_raw_parts(buffer as *const u8, len));
-        raw::RedisModule_Free.unwrap()(buffer as *mut c_void);
-        // A library that no longer loads (limits changed, say) is reported
-        // and skipped rather than refusing to start Redis.
-        match registry::engine().load(bytes) {
-            Ok(library) => {
-                loaded.insert(library.name().to_string(), library);
+    for _ in 0..load_u64() {
+        let (count, mut current) = (load_u64(), load_u64() as usize);
+        let mut versions = Vec::new();
+        for index in 0..count as usize {
+            let uploaded_at_ms = load_u64();
+            let mut len = 0usize;
+            let buffer = raw::RedisModule_LoadStringBuffer.unwrap()(rdb, &mut len);
+            if buffer.is_null() {
+                return raw::REDISMODULE_ERR as c_int;
             }
-            Err(e) => ctx.log_warning(&format!(
-                "pattern-engine: a saved library failed to load: {e}"
-            )),
+            let bytes: Arc<[u8]> = Arc::from(std::slice::from_raw_parts(buffer as *const u8, len));
+            raw::RedisModule_Free.unwrap()(buffer as *mut c_void);
+            // A version that no longer loads (limits changed, say) is
+            // reported and skipped rather than refusing to start Redis.
+            match registry::engine().load(bytes) {
+                Ok(library) => versions.push(Version {
+                    library,
+                    uploaded_at_ms,
+                }),
+                Err(e) => {
+                    ctx.log_warning(&format!(
+                        "pattern-engine: a saved library version failed to load: {e}"
+                    ));
+                    if index <= current {
+                        current = current.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        if let Some(name) = versions.first().map(|v| v.library.name().to_string()) {
+            let current = current.min(versions.len() - 1);
+            if let Some(entry) = Entry::from_versions(versions, current) {
+                loaded.insert(name, entry);
+            }
         }
     }
     // The RDB is the whole truth (full sync, restart): replace, not merge.

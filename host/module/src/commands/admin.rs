@@ -3,6 +3,7 @@
 //! clients), built as reply trees and written by [`crate::reply`].
 
 use super::{args, OK};
+use crate::registry::Entry;
 use crate::{registry, reply};
 use pattern_runtime::library::Param;
 use pattern_runtime::{Library, Node};
@@ -33,7 +34,8 @@ fn params(out: &mut Vec<Node>, params: &[Param]) {
     }
 }
 
-fn summary(out: &mut Vec<Node>, library: &Library) {
+fn summary(out: &mut Vec<Node>, entry: &Entry) {
+    let library = entry.current();
     map(out, 4, |out| {
         out.extend([
             text("name"),
@@ -51,7 +53,8 @@ fn summary(out: &mut Vec<Node>, library: &Library) {
     });
 }
 
-fn description(out: &mut Vec<Node>, library: &Library) {
+fn description(out: &mut Vec<Node>, entry: &Entry) {
+    let library = entry.current();
     map(out, 4, |out| {
         out.extend([
             text("name"),
@@ -87,7 +90,8 @@ fn description(out: &mut Vec<Node>, library: &Library) {
     });
 }
 
-fn statistics(out: &mut Vec<Node>, library: &Library) {
+fn statistics(out: &mut Vec<Node>, entry: &Entry) {
+    let library = entry.current();
     map(out, 3, |out| {
         out.extend([
             text("name"),
@@ -120,7 +124,7 @@ unsafe fn per_library(
     ctx: Ctx,
     argv: Argv,
     argc: c_int,
-    entry: fn(&mut Vec<Node>, &Library),
+    entry: fn(&mut Vec<Node>, &Entry),
 ) -> c_int {
     let words = args(argv, argc);
     let libraries = registry::libraries();
@@ -177,6 +181,82 @@ pub(crate) unsafe extern "C" fn describe(ctx: Ctx, argv: Argv, argc: c_int) -> c
 /// `PATTERN.STATS [lib]`: calls, errors, total and mean time per function.
 pub(crate) unsafe extern "C" fn stats(ctx: Ctx, argv: Argv, argc: c_int) -> c_int {
     per_library(ctx, argv, argc, statistics)
+}
+
+/// The kept versions, oldest first.
+fn versions(out: &mut Vec<Node>, entry: &Entry) {
+    out.push(Node::Array(entry.versions().len() as u32));
+    for (index, version) in entry.versions().iter().enumerate() {
+        let library: &Library = &version.library;
+        map(out, 4, |out| {
+            out.extend([text("version"), text(library.version())]);
+            out.extend([text("library_version"), text(&library.info().version)]);
+            out.extend([
+                text("uploaded_at_ms"),
+                Node::Integer(version.uploaded_at_ms as i64),
+            ]);
+            out.extend([
+                text("current"),
+                Node::Boolean(index == entry.current_index()),
+            ]);
+        });
+    }
+}
+
+/// `PATTERN.VERSIONS <lib>`: the kept versions, oldest first.
+pub(crate) unsafe extern "C" fn list_versions(ctx: Ctx, argv: Argv, argc: c_int) -> c_int {
+    if argc != 2 {
+        return reply::error(
+            ctx,
+            "ERR wrong number of arguments: PATTERN.VERSIONS <library>",
+        );
+    }
+    per_library(ctx, argv, argc, versions)
+}
+
+/// `PATTERN.ROLLBACK <lib> [version]`: makes the version loaded before the
+/// current one (or the named one) current; replies `[name, version]`.
+/// Propagated with the version named, so replicas land on the same one.
+pub(crate) unsafe extern "C" fn rollback(ctx: Ctx, argv: Argv, argc: c_int) -> c_int {
+    let words = args(argv, argc);
+    let (name, wanted) = match &words[1..] {
+        [name] => (String::from_utf8_lossy(name).into_owned(), None),
+        [name, version] => (
+            String::from_utf8_lossy(name).into_owned(),
+            Some(String::from_utf8_lossy(version).into_owned()),
+        ),
+        _ => {
+            return reply::error(
+                ctx,
+                "ERR wrong number of arguments: PATTERN.ROLLBACK <library> [version]",
+            )
+        }
+    };
+    let mut libraries = registry::libraries();
+    let Some(entry) = libraries.get_mut(&name) else {
+        return reply::error(ctx, &format!("ERR unknown library '{name}'"));
+    };
+    let version = match entry.rollback(wanted.as_deref()) {
+        Ok(version) => version.to_string(),
+        Err(e) => return reply::error(ctx, &e),
+    };
+    let (c_name, c_version) = (text_c(&name), text_c(&version));
+    raw::RedisModule_Replicate.unwrap()(
+        ctx,
+        c"PATTERN.ROLLBACK".as_ptr(),
+        c"cc".as_ptr(),
+        c_name.as_ptr(),
+        c_version.as_ptr(),
+    );
+    reply::write(
+        &Context::new(ctx),
+        &[Node::Array(2), text(&name), text(&version)],
+    );
+    OK
+}
+
+fn text_c(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s.replace('\0', "")).expect("NUL removed")
 }
 
 /// `PATTERN.DELETE <lib>`: removes the library; propagated verbatim.

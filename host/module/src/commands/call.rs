@@ -103,7 +103,10 @@ unsafe fn run(
         Err(e) => return reply::error(ctx, &e),
     };
     let mut libraries = registry::libraries();
-    let Some(library) = libraries.get_mut(parsed.library) else {
+    let Some(library) = libraries
+        .get_mut(parsed.library)
+        .map(|entry| entry.current_mut())
+    else {
         return reply::error(ctx, &format!("ERR unknown library '{}'", parsed.library));
     };
     let keys = words[3..3 + parsed.numkeys]

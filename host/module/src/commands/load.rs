@@ -8,6 +8,7 @@
 //! stream, AOF loading) the load runs inline.
 
 use super::{args, OK};
+use crate::registry::{Entry, Loaded, Version};
 use crate::{registry, reply};
 use pattern_runtime::limits::MAX_COMPONENT_BYTES;
 use pattern_runtime::{Library, LoadError, Node};
@@ -121,7 +122,9 @@ unsafe extern "C" fn free_job(_ctx: *mut raw::RedisModuleCtx, job: *mut c_void) 
 }
 
 /// Swaps a compiled library in (main thread), propagates the load to
-/// replicas and the AOF, and replies `[name, version]`.
+/// replicas and the AOF, and replies `[name, version, outcome]`, the outcome
+/// being `new`, `unchanged` (same bytes as the current version) or
+/// `restored` (same bytes as a kept older version, current again).
 fn install(ctx: &Context, replace: bool, outcome: Result<Library, LoadError>) {
     let library = match outcome {
         Ok(library) => library,
@@ -141,13 +144,29 @@ fn install(ctx: &Context, replace: bool, outcome: Result<Library, LoadError>) {
     }
     let version = library.version().to_string();
     propagate_load(ctx, library.bytes());
-    libraries.insert(name.clone(), library);
+    let added = Version {
+        library,
+        uploaded_at_ms: registry::now_ms(),
+    };
+    let outcome = match libraries.get_mut(&name) {
+        Some(existing) => existing.add(added),
+        None => {
+            libraries.insert(name.clone(), Entry::new(added));
+            Loaded::New
+        }
+    };
+    let outcome = match outcome {
+        Loaded::New => "new",
+        Loaded::Unchanged => "unchanged",
+        Loaded::Restored => "restored",
+    };
     reply::write(
         ctx,
         &[
-            Node::Array(2),
+            Node::Array(3),
             Node::Bulk(name.into_bytes()),
             Node::Bulk(version.into_bytes()),
+            Node::Status(outcome.into()),
         ],
     );
 }

@@ -7,6 +7,8 @@
 //! | `PATTERN.CALL_RO ...` | readonly, deny-script, keys by getkeys-api | [`call`] |
 //! | `PATTERN.LIST`, `PATTERN.DESCRIBE <lib>`, `PATTERN.STATS [lib]` | readonly | [`admin`] |
 //! | `PATTERN.DELETE <lib>` | write | [`admin`] |
+//! | `PATTERN.VERSIONS <lib>` | readonly | [`admin`] |
+//! | `PATTERN.ROLLBACK <lib> [version]` | write | [`admin`] |
 
 pub mod admin;
 pub mod call;
@@ -24,7 +26,7 @@ type Handler = unsafe extern "C" fn(
 
 /// Registers every command.
 pub fn register(ctx: &Context) -> Result<(), String> {
-    let commands: [(&str, Handler, &str); 7] = [
+    let commands: [(&str, Handler, &str); 9] = [
         ("PATTERN.LOAD", load::command, "write deny-oom deny-script"),
         (
             "PATTERN.CALL",
@@ -40,6 +42,8 @@ pub fn register(ctx: &Context) -> Result<(), String> {
         ("PATTERN.DESCRIBE", admin::describe, "readonly"),
         ("PATTERN.STATS", admin::stats, "readonly"),
         ("PATTERN.DELETE", admin::delete, "write"),
+        ("PATTERN.VERSIONS", admin::list_versions, "readonly"),
+        ("PATTERN.ROLLBACK", admin::rollback, "write"),
     ];
     for (name, handler, flags) in commands {
         let c_name = CString::new(name).expect("static name");
