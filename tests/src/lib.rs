@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod http;
+
 pub use redis;
 
 fn target_dir() -> PathBuf {
@@ -29,15 +31,38 @@ pub fn module_path() -> PathBuf {
     path
 }
 
-/// The bytes of a component built by `cargo xtask components`.
+/// The bytes of a component built by `cargo xtask components` (bundled or
+/// test guest).
 pub fn component(name: &str) -> Vec<u8> {
-    let path = target_dir().join("components").join(format!("{name}.wasm"));
+    let file = format!("{name}.wasm");
+    let bundled = target_dir().join("components").join(&file);
+    let path = if bundled.exists() {
+        bundled
+    } else {
+        target_dir().join("test-components").join(&file)
+    };
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}: run the tests with `cargo xtask test`",
             path.display()
         )
     })
+}
+
+/// The directory of the bundled components.
+pub fn components_dir() -> PathBuf {
+    target_dir().join("components")
+}
+
+/// The gateway binary.
+pub fn gateway_path() -> PathBuf {
+    let path = target_dir().join("debug/pattern-engine");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo xtask test`",
+        path.display()
+    );
+    path
 }
 
 /// Options of a test server.

@@ -92,7 +92,7 @@ pub fn run(args: &[String]) -> Result<()> {
             Err(e) => bail!("redis-server did not start: {e}"),
         }
     };
-    for name in build::BUNDLED {
+    for (_, name) in build::BUNDLED {
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
         let _: Vec<String> = redis::cmd("PATTERN.LOAD")
             .arg("REPLACE")

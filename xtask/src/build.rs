@@ -4,17 +4,16 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Guest crates and the component each becomes. The bundled pattern
-/// libraries first, then the guests the tests use.
-pub const GUESTS: &[(&str, &str)] = &[
-    ("pattern-lock", "lock"),
-    ("pattern-ratelimit", "ratelimit"),
+/// The bundled pattern libraries: crate, component name. They go to
+/// `target/components/`, which `pattern-engine up` loads.
+pub const BUNDLED: &[(&str, &str)] =
+    &[("pattern-lock", "lock"), ("pattern-ratelimit", "ratelimit")];
+
+/// Guests only the tests use; they go to `target/test-components/`.
+pub const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-guest-hostile", "hostile"),
     ("test-guest-other-world", "other-world"),
 ];
-
-/// The bundled pattern libraries (loaded by `up`).
-pub const BUNDLED: &[&str] = &["lock", "ratelimit"];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,6 +32,10 @@ pub fn components_dir() -> PathBuf {
     target_dir().join("components")
 }
 
+fn test_components_dir() -> PathBuf {
+    target_dir().join("test-components")
+}
+
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root());
@@ -47,41 +50,39 @@ fn run(mut cmd: Command) -> Result<()> {
     Ok(())
 }
 
-/// Builds every guest and writes `target/components/<name>.wasm`.
+/// Builds every guest into `target/components/<name>.wasm` (bundled) and
+/// `target/test-components/<name>.wasm` (test guests).
 pub fn components() -> Result<Vec<PathBuf>> {
-    // Guest crates are plain libraries (so their pure logic is tested
-    // natively); only here are they linked as wasm cdylibs.
-    for (package, _) in GUESTS {
-        let mut cmd = cargo();
-        cmd.args([
-            "rustc",
-            "--quiet",
-            "-p",
-            package,
-            "--lib",
-            "--crate-type",
-            "cdylib",
-        ])
-        .args(["--target", "wasm32-unknown-unknown", "--profile", "guest"]);
-        run(cmd)?;
-    }
-    let out_dir = components_dir();
-    std::fs::create_dir_all(&out_dir)?;
-    GUESTS
-        .iter()
-        .map(|(package, name)| {
+    let mut built = Vec::new();
+    for (guests, out_dir) in [
+        (BUNDLED, components_dir()),
+        (TEST_GUESTS, test_components_dir()),
+    ] {
+        std::fs::create_dir_all(&out_dir)?;
+        for (package, name) in guests {
+            // Guest crates are plain libraries (so their pure logic is tested
+            // natively); only here are they linked as wasm cdylibs.
+            let mut cmd = cargo();
+            cmd.args([
+                "rustc",
+                "--quiet",
+                "-p",
+                package,
+                "--lib",
+                "--crate-type",
+                "cdylib",
+            ])
+            .args(["--target", "wasm32-unknown-unknown", "--profile", "guest"]);
+            run(cmd)?;
             let module = target_dir()
                 .join("wasm32-unknown-unknown/guest")
                 .join(format!("{}.wasm", package.replace('-', "_")));
-            let bytes =
-                std::fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
-            let component =
-                componentize(&bytes).with_context(|| format!("componentizing {package}"))?;
             let path = out_dir.join(format!("{name}.wasm"));
-            std::fs::write(&path, component)?;
-            Ok(path)
-        })
-        .collect()
+            componentize_file(&module, &path)?;
+            built.push(path);
+        }
+    }
+    Ok(built)
 }
 
 /// Turns a core module carrying wit-bindgen's component-type section into a
@@ -99,7 +100,6 @@ pub fn componentize_file(input: &Path, output: &Path) -> Result<()> {
     let component =
         componentize(&bytes).with_context(|| format!("componentizing {}", input.display()))?;
     std::fs::write(output, component).with_context(|| format!("writing {}", output.display()))?;
-    println!("{}", output.display());
     Ok(())
 }
 
@@ -116,9 +116,18 @@ pub fn module(release: bool) -> Result<PathBuf> {
         .join("libpattern_engine.so"))
 }
 
+/// Builds the gateway binary `pattern-engine`; returns its path.
+pub fn gateway() -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "-p", "pattern-gateway"]);
+    run(cmd)?;
+    Ok(target_dir().join("debug/pattern-engine"))
+}
+
 /// Builds everything the tests load, then runs every test of the workspace.
 pub fn test(extra: &[String]) -> Result<()> {
     module(false)?;
+    gateway()?;
     components()?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"]).args(extra);

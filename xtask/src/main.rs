@@ -5,7 +5,8 @@
 //!   (what `wasm-tools component new` does), into `target/components/`.
 //! - `component <in> <out>`: turns any guest core module into a component.
 //! - `test`: builds the module and the components, then runs every test.
-//! - `up`: starts `redis-server` with the module and the bundled libraries.
+//! - `up`: builds everything, then runs `pattern-engine up` (a managed local
+//!   Redis with the module and the bundled libraries, and the HTTP gateway).
 //! - `bench`: the engine against Lua on the same Redis (see BENCHMARKS.md).
 
 mod bench;
@@ -20,14 +21,18 @@ fn main() -> Result<()> {
         Some("components") => build::components().map(|_| ()),
         Some("module") => build::module(false).map(|_| ()),
         Some("component") => match &args[1..] {
-            [module, out] => build::componentize_file(module.as_ref(), out.as_ref()),
+            [module, out] => {
+                build::componentize_file(module.as_ref(), out.as_ref())?;
+                println!("{out}");
+                Ok(())
+            }
             _ => bail!("usage: cargo xtask component <core-module.wasm> <component.wasm>"),
         },
         Some("test") => build::test(&args[1..]),
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components | component IN OUT | module | test [cargo test args] | up [--port N] | bench [--quick]>"
+            "usage: cargo xtask <components | component IN OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
         ),
     }
 }

@@ -1,5 +1,7 @@
-//! `PATTERN.LOAD [REPLACE] <component bytes>`, the order of FUNCTION LOAD, so
-//! `redis-cli -x PATTERN.LOAD REPLACE < lib.wasm` works.
+//! `PATTERN.LOAD [REPLACE] [NAME <library>] <component bytes>`, the order of
+//! FUNCTION LOAD, so `redis-cli -x PATTERN.LOAD REPLACE < lib.wasm` works.
+//! `NAME` refuses a component that describes another library (the gateway's
+//! `PUT /v1/libraries/{name}` relies on it: nothing half-uploaded).
 //!
 //! Compiling takes milliseconds for Rust guests and seconds for JS or Python
 //! ones, so it runs on a background thread while the client is blocked; the
@@ -19,8 +21,35 @@ use std::sync::Arc;
 
 /// A load in flight, handed from the compiling thread to the main thread.
 struct Job {
-    replace: bool,
+    options: Options,
     outcome: Option<Result<Library, LoadError>>,
+}
+
+/// `REPLACE` and `NAME <library>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Options {
+    replace: bool,
+    /// Refuse the component unless it describes this library.
+    expected_name: Option<String>,
+}
+
+/// Parses `[REPLACE] [NAME <library>] <bytes>` (in any order of options).
+fn parse<'a>(mut words: &[&'a [u8]]) -> Option<(Options, &'a [u8])> {
+    let mut options = Options::default();
+    loop {
+        match words {
+            [bytes] => return Some((options, bytes)),
+            [flag, rest @ ..] if flag.eq_ignore_ascii_case(b"REPLACE") => {
+                options.replace = true;
+                words = rest;
+            }
+            [flag, name, rest @ ..] if flag.eq_ignore_ascii_case(b"NAME") && !rest.is_empty() => {
+                options.expected_name = Some(String::from_utf8_lossy(name).into_owned());
+                words = rest;
+            }
+            _ => return None,
+        }
+    }
 }
 
 pub(crate) unsafe extern "C" fn command(
@@ -29,10 +58,11 @@ pub(crate) unsafe extern "C" fn command(
     argc: c_int,
 ) -> c_int {
     let words = args(argv, argc);
-    let (replace, bytes) = match &words[1..] {
-        [bytes] => (false, *bytes),
-        [flag, bytes] if flag.eq_ignore_ascii_case(b"REPLACE") => (true, *bytes),
-        _ => return reply::error(ctx, "ERR usage: PATTERN.LOAD [REPLACE] <component bytes>"),
+    let Some((options, bytes)) = parse(&words[1..]) else {
+        return reply::error(
+            ctx,
+            "ERR usage: PATTERN.LOAD [REPLACE] [NAME <library>] <component bytes>",
+        );
     };
     if bytes.len() > MAX_COMPONENT_BYTES {
         let e = LoadError::TooLarge {
@@ -50,7 +80,7 @@ pub(crate) unsafe extern "C" fn command(
         | ContextFlags::DENY_BLOCKING;
     if context.get_flags().intersects(cannot_block) {
         let outcome = registry::engine().load(bytes);
-        install(&context, replace, outcome);
+        install(&context, &options, outcome);
         return OK;
     }
     let blocked = Blocked(raw::RedisModule_BlockClient.unwrap()(
@@ -61,19 +91,20 @@ pub(crate) unsafe extern "C" fn command(
         0,
     ));
     let engine = registry::engine().clone();
+    let thread_options = options.clone();
     let spawned = std::thread::Builder::new()
         .name("pattern-load".into())
         .spawn(move || {
             let outcome = engine.load(bytes);
             blocked.unblock(Job {
-                replace,
+                options: thread_options,
                 outcome: Some(outcome),
             });
         });
     if let Err(e) = spawned {
         let error = LoadError::Describe(format!("could not start a compile thread: {e}"));
         blocked.unblock(Job {
-            replace,
+            options,
             outcome: Some(Err(error)),
         });
     }
@@ -105,9 +136,9 @@ unsafe extern "C" fn on_loaded(
     // The job stays owned by Redis until `free_job`; take its outcome only.
     match job
         .as_mut()
-        .and_then(|job| job.outcome.take().map(|o| (job.replace, o)))
+        .and_then(|job| job.outcome.take().map(|o| (job.options.clone(), o)))
     {
-        Some((replace, outcome)) => install(&Context::new(ctx), replace, outcome),
+        Some((options, outcome)) => install(&Context::new(ctx), &options, outcome),
         None => {
             reply::error(ctx, "ERR load lost its result");
         }
@@ -125,7 +156,7 @@ unsafe extern "C" fn free_job(_ctx: *mut raw::RedisModuleCtx, job: *mut c_void) 
 /// replicas and the AOF, and replies `[name, version, outcome]`, the outcome
 /// being `new`, `unchanged` (same bytes as the current version) or
 /// `restored` (same bytes as a kept older version, current again).
-fn install(ctx: &Context, replace: bool, outcome: Result<Library, LoadError>) {
+fn install(ctx: &Context, options: &Options, outcome: Result<Library, LoadError>) {
     let library = match outcome {
         Ok(library) => library,
         Err(e) => {
@@ -135,7 +166,14 @@ fn install(ctx: &Context, replace: bool, outcome: Result<Library, LoadError>) {
     };
     let mut libraries = registry::libraries();
     let name = library.name().to_string();
-    if !replace && libraries.contains_key(&name) {
+    if let Some(expected) = options.expected_name.as_deref().filter(|e| *e != name) {
+        reply::error(
+            ctx.ctx,
+            &format!("ERR the component describes library '{name}', not '{expected}'"),
+        );
+        return;
+    }
+    if !options.replace && libraries.contains_key(&name) {
         reply::error(
             ctx.ctx,
             &format!("ERR library '{name}' already exists (PATTERN.LOAD REPLACE replaces it)"),
@@ -183,5 +221,30 @@ fn propagate_load(ctx: &Context, bytes: &[u8]) {
             bytes.as_ptr() as *const c_char,
             bytes.len(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_options_before_the_bytes() {
+        let words: Vec<&[u8]> = vec![b"REPLACE", b"NAME", b"lock", b"\0asm"];
+        let (options, bytes) = parse(&words).unwrap();
+        assert_eq!(
+            options,
+            Options {
+                replace: true,
+                expected_name: Some("lock".into())
+            }
+        );
+        assert_eq!(bytes, b"\0asm");
+        assert_eq!(parse(&[b"x"]).unwrap().0, Options::default());
+        assert!(parse(&[]).is_none());
+        // A lone word is the component, whatever it says.
+        assert_eq!(parse(&[b"REPLACE"]).unwrap().1, b"REPLACE");
+        assert!(parse(&[b"x", b"y"]).is_none());
+        assert!(parse(&[b"NAME", b"x"]).is_none());
     }
 }
