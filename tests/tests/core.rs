@@ -515,6 +515,7 @@ fn bad_module_arguments_refuse_to_load() {
         vec!["DEADLINE_MS", "soon"],
         vec!["NOSUCH", "1"],
         vec!["DEADLINE_MS"],
+        vec!["VERSIONS_KEPT", "0"],
     ] {
         let dir = std::env::temp_dir().join(format!("pattern-badarg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

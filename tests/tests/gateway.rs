@@ -632,3 +632,50 @@ fn the_cli_speaks_to_the_gateway() {
     assert!(!ok && err.contains("unknown library"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_reaches_redis_over_a_unix_socket() {
+    let dir = std::env::temp_dir().join(format!("pattern-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("redis.sock");
+    let server = Server::with(ServerOptions {
+        extra: vec!["--unixsocket".into(), socket.to_str().unwrap().into()],
+        ..Default::default()
+    });
+    server.load("ratelimit");
+    let url = format!("redis+unix://{}", socket.display());
+    let gateway = Gateway::start(
+        &["serve", "--redis-url", &url, "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let response = gateway.request(
+        "POST",
+        "/v1/call/ratelimit.fixed_window",
+        None,
+        &call_body(&["u"], &[json!(2), json!(60)]),
+    );
+    assert_eq!(
+        response.json()["result"][1],
+        json!(1),
+        "{}",
+        response.text()
+    );
+    drop(gateway);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn up_without_redis_server_says_how_to_install_it() {
+    let output = std::process::Command::new(gateway_path())
+        .args(["--config", "/nonexistent", "up", "--port", "1"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("apt-get install -y redis-server"),
+        "{stderr}"
+    );
+}

@@ -115,6 +115,24 @@ fn only_the_last_versions_are_kept() {
 }
 
 #[test]
+fn the_number_of_versions_kept_is_a_module_argument() {
+    let server = Server::with(ServerOptions {
+        module_args: vec!["VERSIONS_KEPT".into(), "2".into()],
+        ..Default::default()
+    });
+    let mut con = server.connection();
+    let base = component("lock");
+    let loaded: Vec<String> = (0..4)
+        .map(|i| load(&mut con, &variant(&base, &format!("v{i}"))).0)
+        .collect();
+    let kept: Vec<String> = versions(&mut con, "lock")
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(kept, loaded[2..]);
+}
+
+#[test]
 fn version_history_survives_a_restart_and_reaches_replicas() {
     let primary = Server::start();
     let mut con = primary.connection();

@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--quick]`: each library function against its Lua twin
 //! (`bench/lua/`) on the same Redis, in the same run, with `redis-benchmark`
 //! (50 clients, pipeline 1 and 16, two rounds alternating engine and Lua).
-//! Prints ops/s, p50 and p99 of each, and the ratio engine/Lua.
+//! Prints ops/s, p50 and p99 of each, and the ratio engine/Lua. Then HTTP
+//! calls through the gateway against direct `PATTERN.CALL` (`bench_http`).
 
 use crate::build;
 use anyhow::{bail, Context, Result};
@@ -61,6 +62,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let requests = if quick { 20_000 } else { 200_000 };
     let module = build::module(true)?;
+    let gateway_binary = build::gateway_release()?;
     build::components()?;
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let _server = Server(
@@ -155,6 +157,9 @@ pub fn run(args: &[String]) -> Result<()> {
             );
         }
     }
+    let redis_url = format!("redis://127.0.0.1:{port}/");
+    let gateway = crate::bench_http::start_gateway(&gateway_binary, &redis_url)?;
+    crate::bench_http::run(&gateway, &redis_url, if quick { 200 } else { 2000 })?;
     Ok(())
 }
 

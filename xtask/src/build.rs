@@ -124,6 +124,14 @@ pub fn gateway() -> Result<PathBuf> {
     Ok(target_dir().join("debug/pattern-engine"))
 }
 
+/// Builds the gateway in release, for benchmarks; returns its path.
+pub fn gateway_release() -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "pattern-gateway"]);
+    run(cmd)?;
+    Ok(target_dir().join("release/pattern-engine"))
+}
+
 /// Builds everything the tests load, then runs every test of the workspace.
 pub fn test(extra: &[String]) -> Result<()> {
     module(false)?;

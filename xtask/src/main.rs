@@ -10,6 +10,7 @@
 //! - `bench`: the engine against Lua on the same Redis (see BENCHMARKS.md).
 
 mod bench;
+mod bench_http;
 mod build;
 mod up;
 

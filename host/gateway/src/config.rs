@@ -67,11 +67,15 @@ impl Default for Redis {
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     pub deadline_ms: u64,
+    pub versions_kept: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { deadline_ms: 500 }
+        Self {
+            deadline_ms: 500,
+            versions_kept: 5,
+        }
     }
 }
 

@@ -219,7 +219,7 @@ async fn main() -> Result<()> {
             listen,
         } => {
             let parts = managed::Parts::resolve(&config, module, libraries, port, data_dir);
-            let redis = managed::ManagedRedis::start(&parts, config.limits.deadline_ms).await?;
+            let redis = managed::ManagedRedis::start(&parts, &config.limits).await?;
             let loaded = match redis.load_bundled(&parts.libraries).await {
                 Ok(loaded) => loaded,
                 Err(e) => {

@@ -2,7 +2,7 @@
 //! loopback, with the module loaded and persistence on (AOF), the bundled
 //! libraries loaded, stopped cleanly (saving) when the gateway stops.
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -69,7 +69,7 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 
 impl ManagedRedis {
     /// Starts `redis-server` and waits until it answers.
-    pub async fn start(parts: &Parts, deadline_ms: u64) -> Result<Self> {
+    pub async fn start(parts: &Parts, limits: &Limits) -> Result<Self> {
         let server = find_on_path("redis-server").context(
             "redis-server was not found on PATH; install it with: sudo apt-get install -y redis-server",
         )?;
@@ -95,7 +95,8 @@ impl ManagedRedis {
             .args(["--logfile", "redis.log"])
             .arg("--loadmodule")
             .arg(&parts.module)
-            .args(["DEADLINE_MS", &deadline_ms.to_string()])
+            .args(["DEADLINE_MS", &limits.deadline_ms.to_string()])
+            .args(["VERSIONS_KEPT", &limits.versions_kept.to_string()])
             .stdout(Stdio::null())
             // Its own process group: Ctrl-C reaches the gateway, which stops
             // HTTP first and then Redis.

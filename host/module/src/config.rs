@@ -1,12 +1,27 @@
-//! Module arguments: `--loadmodule libpattern_engine.so [DEADLINE_MS <ms>]`.
+//! Module arguments: `--loadmodule libpattern_engine.so [DEADLINE_MS <ms>]
+//! [VERSIONS_KEPT <n>]`.
 
+use crate::registry::{DEFAULT_VERSIONS_KEPT, MAX_VERSIONS_KEPT};
 use pattern_runtime::EngineConfig;
 use redis_module::RedisString;
 
+/// Everything the module arguments set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleConfig {
+    pub engine: EngineConfig,
+    /// Versions kept per library, the current one included.
+    pub versions_kept: usize,
+}
+
 /// Parses the module's arguments (names are case-insensitive).
-pub fn parse(args: &[RedisString]) -> Result<EngineConfig, String> {
-    let mut config = EngineConfig::default();
+pub fn parse(args: &[RedisString]) -> Result<ModuleConfig, String> {
     let words: Vec<String> = args.iter().map(RedisString::to_string_lossy).collect();
+    parse_words(&words)
+}
+
+fn parse_words(words: &[String]) -> Result<ModuleConfig, String> {
+    let mut config = EngineConfig::default();
+    let mut versions_kept = DEFAULT_VERSIONS_KEPT;
     let mut words = words.iter();
     while let Some(name) = words.next() {
         let value = words
@@ -18,12 +33,48 @@ pub fn parse(args: &[RedisString]) -> Result<EngineConfig, String> {
                     format!("DEADLINE_MS must be a positive integer, got '{value}'")
                 })?;
             }
+            "VERSIONS_KEPT" => {
+                versions_kept = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_VERSIONS_KEPT).contains(n))
+                    .ok_or_else(|| {
+                        format!("VERSIONS_KEPT must be between 1 and {MAX_VERSIONS_KEPT}, got '{value}'")
+                    })?;
+            }
             _ => {
                 return Err(format!(
-                    "unknown module argument '{name}' (known: DEADLINE_MS)"
+                    "unknown module argument '{name}' (known: DEADLINE_MS, VERSIONS_KEPT)"
                 ))
             }
         }
     }
-    Ok(config)
+    Ok(ModuleConfig {
+        engine: config,
+        versions_kept,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Result<ModuleConfig, String> {
+        parse_words(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn arguments_set_the_config() {
+        let config = parse(&["deadline_ms", "250", "VERSIONS_KEPT", "3"]).unwrap();
+        assert_eq!((config.engine.deadline_ms, config.versions_kept), (250, 3));
+        assert_eq!(parse(&[]).unwrap().versions_kept, DEFAULT_VERSIONS_KEPT);
+        for bad in [
+            &["VERSIONS_KEPT", "0"][..],
+            &["VERSIONS_KEPT", "x"],
+            &["DEADLINE_MS"],
+            &["NOPE", "1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The Redis module: `PATTERN.*` commands that run guest components
 //! atomically on Redis's main thread.
 //!
-//! Load it with `redis-server --loadmodule libpattern_engine.so [DEADLINE_MS n]`.
+//! Load it with `redis-server --loadmodule libpattern_engine.so [DEADLINE_MS n]
+//! [VERSIONS_KEPT n]`.
 //!
 //! - [`commands`]: one file per command family (load, call, admin).
 //! - [`registry`]: the engine and the loaded libraries (main thread only).
@@ -29,7 +30,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             return Status::Err;
         }
     };
-    if let Err(e) = registry::init(config) {
+    if let Err(e) = registry::init(config.engine, config.versions_kept) {
         ctx.log_warning(&format!("pattern-engine: {e}"));
         return Status::Err;
     }

@@ -4,18 +4,26 @@
 //! clients' reply callbacks, RDB load), so the mutex is never contended; it
 //! exists to make the static sound, not to coordinate threads.
 //!
-//! Each library keeps its last [`VERSIONS_KEPT`] versions compiled, so a
-//! rollback is an index flip: instant, no recompilation, no original file.
+//! Each library keeps its last versions compiled (module argument
+//! `VERSIONS_KEPT`), so a rollback is an index flip: instant, no
+//! recompilation, no original file.
 
 use pattern_runtime::{Engine, EngineConfig, Library};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Versions kept per library, the current one included. Five covers the
-/// usual "roll back the last deploy or two" while bounding the memory held
-/// by compiled code of old versions.
-pub const VERSIONS_KEPT: usize = 5;
+/// Default of versions kept per library, the current one included. Five
+/// covers the usual "roll back the last deploy or two" while bounding the
+/// memory held by compiled code of old versions.
+pub const DEFAULT_VERSIONS_KEPT: usize = 5;
+
+/// Most versions an operator may ask to keep: each holds compiled code
+/// (megabytes for JS and Python guests) and is recompiled at every restart.
+pub const MAX_VERSIONS_KEPT: usize = 100;
+
+static VERSIONS_KEPT: AtomicUsize = AtomicUsize::new(DEFAULT_VERSIONS_KEPT);
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 static LIBRARIES: Mutex<BTreeMap<String, Entry>> = Mutex::new(BTreeMap::new());
@@ -86,7 +94,8 @@ impl Entry {
             return outcome;
         }
         self.versions.push(version);
-        if self.versions.len() > VERSIONS_KEPT {
+        let kept = VERSIONS_KEPT.load(Ordering::Relaxed);
+        while self.versions.len() > kept {
             self.versions.remove(0);
         }
         self.current = self.versions.len() - 1;
@@ -124,7 +133,8 @@ pub fn now_ms() -> u64 {
 }
 
 /// Builds the engine once, at module load.
-pub fn init(config: EngineConfig) -> Result<(), String> {
+pub fn init(config: EngineConfig, versions_kept: usize) -> Result<(), String> {
+    VERSIONS_KEPT.store(versions_kept, Ordering::Relaxed);
     let engine = Engine::new(config)?;
     ENGINE
         .set(engine)
