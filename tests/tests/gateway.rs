@@ -679,3 +679,78 @@ fn up_without_redis_server_says_how_to_install_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn serve_reaches_redis_over_tls() {
+    let dir = std::env::temp_dir().join(format!("pattern-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl on PATH");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::with(ServerOptions {
+        extra: [
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--tls-ca-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-auth-clients",
+            "no",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Default::default()
+    });
+    server.load("ratelimit");
+    // A self-signed certificate: `#insecure` skips verification (a public
+    // CA's certificate verifies against the system's roots without it).
+    let url = format!("rediss://127.0.0.1:{tls_port}/#insecure");
+    let gateway = Gateway::start(
+        &["serve", "--redis-url", &url, "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let response = gateway.request(
+        "POST",
+        "/v1/call/ratelimit.fixed_window",
+        None,
+        &call_body(&["t"], &[json!(2), json!(60)]),
+    );
+    assert_eq!(
+        response.json()["result"][1],
+        json!(1),
+        "{}",
+        response.text()
+    );
+    drop(gateway);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -41,13 +41,7 @@ pub struct AppState {
 impl AppState {
     /// Connects to Redis (RESP3, so replies keep their types).
     pub async fn connect(config: Config, url: &str) -> anyhow::Result<Self> {
-        let url = if url.contains("protocol=") {
-            url.to_string()
-        } else if url.contains('?') {
-            format!("{url}&protocol=resp3")
-        } else {
-            format!("{url}?protocol=resp3")
-        };
+        let url = with_resp3(url);
         let client = redis::Client::open(url.as_str())?;
         let redis = redis::aio::ConnectionManager::new(client.clone()).await?;
         let limiter = Arc::new(Semaphore::new(config.gateway.max_concurrency.max(1)));
@@ -106,6 +100,19 @@ impl AppState {
             None => "unknown".into(),
         }
     }
+}
+
+/// `url` with `protocol=resp3` in its query (before any `#fragment`).
+fn with_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        return url.to_string();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, format!("#{fragment}")),
+        None => (url, String::new()),
+    };
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}protocol=resp3{fragment}")
 }
 
 /// A map reply (RESP3 map, or RESP2 flat array) as a JSON object.
@@ -447,6 +454,23 @@ mod tests {
             Ok(()) => 200,
             Err(e) => e.status.as_u16(),
         }
+    }
+
+    #[test]
+    fn resp3_goes_into_the_query() {
+        assert_eq!(with_resp3("redis://h:1/"), "redis://h:1/?protocol=resp3");
+        assert_eq!(
+            with_resp3("rediss://h:1/#insecure"),
+            "rediss://h:1/?protocol=resp3#insecure"
+        );
+        assert_eq!(
+            with_resp3("redis://h/0?password=x"),
+            "redis://h/0?password=x&protocol=resp3"
+        );
+        assert_eq!(
+            with_resp3("redis://h/?protocol=resp2"),
+            "redis://h/?protocol=resp2"
+        );
     }
 
     #[test]
