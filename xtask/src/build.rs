@@ -13,6 +13,7 @@ pub const BUNDLED: &[(&str, &str)] =
 pub const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-guest-hostile", "hostile"),
     ("test-guest-other-world", "other-world"),
+    ("test-guest-primitives", "primitives"),
 ];
 
 pub fn workspace_root() -> PathBuf {
