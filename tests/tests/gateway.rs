@@ -44,7 +44,10 @@ fn upload_call_same_bytes_rollback_delete() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["acquire", "release", "extend", "holder"]);
+    assert_eq!(
+        names,
+        ["acquire", "release", "extend", "try_acquire", "holder"]
+    );
 
     let again = gateway.request("PUT", "/v1/libraries/lock", None, &v1_bytes);
     assert_eq!(

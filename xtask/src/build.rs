@@ -104,39 +104,39 @@ pub fn componentize_file(input: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the Redis module; returns the path of the shared library.
-pub fn module(release: bool) -> Result<PathBuf> {
+/// Builds every host crate of the workspace (the module, the gateway, the
+/// tests). Always the whole workspace: Cargo unifies features over the
+/// packages it builds, so building one package alone would compile wasmtime
+/// a second time with other features, where `cargo test --workspace` reuses
+/// this build.
+fn host(release: bool) -> Result<()> {
     let mut cmd = cargo();
-    cmd.args(["build", "-p", "pattern-module"]);
+    cmd.args(["build", "--workspace"]);
     if release {
         cmd.arg("--release");
     }
-    run(cmd)?;
-    Ok(target_dir()
-        .join(if release { "release" } else { "debug" })
-        .join("libpattern_engine.so"))
+    run(cmd)
+}
+
+fn profile_dir(release: bool) -> PathBuf {
+    target_dir().join(if release { "release" } else { "debug" })
+}
+
+/// Builds the Redis module; returns the path of the shared library.
+pub fn module(release: bool) -> Result<PathBuf> {
+    host(release)?;
+    Ok(profile_dir(release).join("libpattern_engine.so"))
 }
 
 /// Builds the gateway binary `pattern-engine`; returns its path.
-pub fn gateway() -> Result<PathBuf> {
-    let mut cmd = cargo();
-    cmd.args(["build", "-p", "pattern-gateway"]);
-    run(cmd)?;
-    Ok(target_dir().join("debug/pattern-engine"))
-}
-
-/// Builds the gateway in release, for benchmarks; returns its path.
-pub fn gateway_release() -> Result<PathBuf> {
-    let mut cmd = cargo();
-    cmd.args(["build", "--release", "-p", "pattern-gateway"]);
-    run(cmd)?;
-    Ok(target_dir().join("release/pattern-engine"))
+pub fn gateway(release: bool) -> Result<PathBuf> {
+    host(release)?;
+    Ok(profile_dir(release).join("pattern-engine"))
 }
 
 /// Builds everything the tests load, then runs every test of the workspace.
 pub fn test(extra: &[String]) -> Result<()> {
-    module(false)?;
-    gateway()?;
+    host(false)?;
     components()?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"]).args(extra);

@@ -8,9 +8,8 @@ use anyhow::{bail, Result};
 use std::process::Command;
 
 pub fn run(args: &[String]) -> Result<()> {
-    build::module(false)?;
     build::components()?;
-    let gateway = build::gateway()?;
+    let gateway = build::gateway(false)?;
     let root = build::workspace_root();
     let status = Command::new(gateway)
         .current_dir(&root)

@@ -8,6 +8,21 @@
 //! - `lock.extend 1 <lock-key> <owner> <ttl-ms>`: 1, or 0 when `owner` does
 //!   not hold it.
 //! - `lock.holder 1 <lock-key>` (read-only): the current owner, or nil.
+//! - `lock.try_acquire 2 <lock-key> <fence-key> <owner> <ttl-ms>`: as
+//!   `acquire`, with a retry hint: `[token, 0]` when granted, `[nil,
+//!   retry-after-ms]` (the time left on the holder's TTL) when not.
+//!
+//! What a fencing token guarantees: every grant of a lock gets a token
+//! greater than every earlier grant's, as long as the fence key survives
+//! (it is never expired, and it replicates and persists like any key). A
+//! resource that remembers the highest token it has seen and refuses
+//! smaller ones cannot be written by a holder whose lock expired while it
+//! paused. What it does not guarantee: after a failover to a replica that
+//! had not received the last `INCRBY` (replication is asynchronous), or a
+//! restart without persistence, the counter can go back and a token can be
+//! issued twice; `WAIT` after acquiring, or AOF with `appendfsync always`,
+//! narrows that window. The lock itself is only as safe as one Redis: for
+//! several independent masters see Redlock.
 //!
 //! The lock key carries the holder's TTL. The fence key is kept without a
 //! TTL on purpose: it is the lock's token counter, and expiring it would let
@@ -43,6 +58,14 @@ impl Library for Lock {
                 .key("lock-key", "the lock")
                 .arg("owner", "the owner that acquired it")
                 .arg("ttl-ms", "new lifetime in milliseconds"),
+                function(
+                    "try_acquire",
+                    "Take the lock: [token, 0], or [nil, retry-after-ms] while another owner holds it",
+                )
+                .key("lock-key", "holds the owner, with the lock's TTL")
+                .key("fence-key", "token counter; never expires")
+                .arg("owner", "unique id of the caller (e.g. a random token)")
+                .arg("ttl-ms", "lock lifetime in milliseconds"),
                 function("holder", "The current owner, or nil when the lock is free")
                     .read_only()
                     .key("lock-key", "the lock"),
@@ -56,6 +79,7 @@ impl Library for Lock {
             "release" => release(&keys, &args),
             "extend" => extend(&keys, &args),
             "holder" => holder(&keys, &args),
+            "try_acquire" => try_acquire(&keys, &args),
             other => Err(Error::guest(format!("ERR unknown function '{other}'"))),
         }
     }
@@ -123,6 +147,16 @@ fn extend(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     }
     redis::pexpire(&keys[0], ttl as i64, ExpireCondition::Always)?;
     Ok(Reply::Int(1))
+}
+
+fn try_acquire(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    match acquire(keys, args)? {
+        Reply::Nil => {
+            let left = redis::pttl(&keys[0])?.max(0);
+            Ok(Reply::Array(vec![Reply::Nil, Reply::Int(left)]))
+        }
+        token => Ok(Reply::Array(vec![token, Reply::Int(0)])),
+    }
 }
 
 fn holder(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
