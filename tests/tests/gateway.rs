@@ -152,15 +152,14 @@ fn upload_call_same_bytes_rollback_delete() {
 fn failed_uploads_leave_the_current_version_in_place() {
     let server = Server::start();
     let gateway = serve(&server, &[]);
-    let good = gateway
-        .request(
-            "PUT",
-            "/v1/libraries/ratelimit",
-            None,
-            &component("ratelimit"),
-        )
-        .json()["version"]
-        .clone();
+    let uploaded = gateway.request(
+        "PUT",
+        "/v1/libraries/ratelimit",
+        None,
+        &component("ratelimit"),
+    );
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    let good = uploaded.json()["version"].clone();
     for (bytes, reason) in [
         (b"garbage".to_vec(), "not a WebAssembly binary"),
         (
@@ -183,8 +182,8 @@ fn failed_uploads_leave_the_current_version_in_place() {
         let now = gateway
             .request("GET", "/v1/libraries/ratelimit", None, b"")
             .json();
-        assert_eq!(now["current_version"], good);
-        assert_eq!(now["versions"].as_array().unwrap().len(), 1);
+        assert_eq!(now["current_version"], good, "{now}");
+        assert_eq!(now["versions"].as_array().map(Vec::len), Some(1), "{now}");
     }
     let lock_missing = gateway.request("GET", "/v1/libraries/lock", None, b"");
     assert_eq!(
@@ -400,9 +399,11 @@ fn tokens_guard_every_route() {
 }
 
 #[test]
+/// The deadline (700 ms) is past the redis crate's default response timeout
+/// (500 ms): the gateway must wait for the call, not give up on Redis.
 fn limits_refuse_oversize_bodies_and_saturation() {
     let server = Server::with(ServerOptions {
-        module_args: vec!["DEADLINE_MS".into(), "400".into()],
+        module_args: vec!["DEADLINE_MS".into(), "700".into()],
         ..Default::default()
     });
     server.load("hostile");

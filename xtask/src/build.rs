@@ -6,8 +6,11 @@ use std::process::Command;
 
 /// The bundled pattern libraries: crate, component name. They go to
 /// `target/components/`, which `pattern-engine up` loads.
-pub const BUNDLED: &[(&str, &str)] =
-    &[("pattern-lock", "lock"), ("pattern-ratelimit", "ratelimit")];
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("pattern-lock", "lock"),
+    ("pattern-ratelimit", "ratelimit"),
+    ("pattern-memory", "memory"),
+];
 
 /// Guests only the tests use; they go to `target/test-components/`.
 pub const TEST_GUESTS: &[(&str, &str)] = &[

@@ -212,11 +212,7 @@ pub async fn put(state: &AppState, name: &str, body: &[u8]) -> Result<Reply> {
     }
     // Loading blocks its connection while the component compiles: use a
     // connection of its own, not the shared multiplexed one.
-    let mut con = state
-        .client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(redis_error)?;
+    let mut con = state.dedicated_connection().await.map_err(redis_error)?;
     let loaded: redis::RedisResult<(String, String, String)> = redis::cmd("PATTERN.LOAD")
         .arg("REPLACE")
         .arg("NAME")

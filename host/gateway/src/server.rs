@@ -43,7 +43,14 @@ impl AppState {
     pub async fn connect(config: Config, url: &str) -> anyhow::Result<Self> {
         let url = with_resp3(url);
         let client = redis::Client::open(url.as_str())?;
-        let redis = redis::aio::ConnectionManager::new(client.clone()).await?;
+        // The redis crate gives up on a reply after 500 ms by default; a call
+        // may legitimately run up to its deadline, so the gateway's own
+        // request timeout is the bound.
+        let timeout = Some(Duration::from_millis(config.gateway.request_timeout_ms));
+        let manager_config =
+            redis::aio::ConnectionManagerConfig::new().set_response_timeout(timeout);
+        let redis =
+            redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config).await?;
         let limiter = Arc::new(Semaphore::new(config.gateway.max_concurrency.max(1)));
         Ok(Self {
             config,
@@ -53,6 +60,20 @@ impl AppState {
             limiter,
             versions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A connection of its own (uploads block theirs while compiling), with
+    /// the request timeout as its response timeout.
+    pub async fn dedicated_connection(
+        &self,
+    ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let timeout = Some(Duration::from_millis(
+            self.config.gateway.request_timeout_ms,
+        ));
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(timeout);
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     pub fn remember_version(&self, library: &str, version: &str) {
