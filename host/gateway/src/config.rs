@@ -55,7 +55,7 @@ impl Default for Redis {
     fn default() -> Self {
         Self {
             url: String::new(),
-            port: 6379,
+            port: 6380,
             data_dir: "data".into(),
             module: String::new(),
             libraries_dir: String::new(),
