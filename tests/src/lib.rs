@@ -88,7 +88,8 @@ pub struct Server {
     owns_dir: bool,
 }
 
-fn free_port() -> u16 {
+/// A port nobody listens on now, on loopback.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -300,4 +301,12 @@ pub fn variant(component: &[u8], tag: &str) -> Vec<u8> {
     bytes.push(payload.len() as u8);
     bytes.extend(payload);
     bytes
+}
+
+/// The source of a Lua twin in `bench/lua/`.
+pub fn lua(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench/lua")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -2,11 +2,10 @@
 
 use pattern_tests::http::{request, Gateway};
 use pattern_tests::{
-    component, components_dir, gateway_path, module_path, variant, Server, ServerOptions,
+    component, components_dir, free_port, gateway_path, module_path, variant, Server, ServerOptions,
 };
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use std::net::TcpListener;
 
 fn serve(server: &Server, env: &[(&str, &str)]) -> Gateway {
     Gateway::start(
@@ -537,14 +536,6 @@ fn the_openapi_document_describes_the_real_routes() {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn up_goes_from_nothing_to_a_served_call_and_keeps_data() {
     let data = std::env::temp_dir().join(format!("pattern-up-{}", std::process::id()));
@@ -712,11 +703,7 @@ fn serve_reaches_redis_over_tls() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let tls_port = free_port();
     let server = Server::with(ServerOptions {
         extra: [
             "--tls-port",

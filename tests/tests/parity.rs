@@ -3,17 +3,7 @@
 //! like with like).
 
 use pattern_tests::redis::{self, Value};
-use pattern_tests::{call, Server};
-use std::path::Path;
-
-fn lua(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../bench/lua")
-            .join(name),
-    )
-    .unwrap()
-}
+use pattern_tests::{call, lua, Server};
 
 fn eval(con: &mut redis::Connection, script: &str, keys: &[&str], args: &[&str]) -> Value {
     redis::cmd("EVAL")

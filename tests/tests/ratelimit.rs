@@ -1,8 +1,7 @@
 //! The rate limiters end to end: replies, TTLs, concurrency, Lua parity.
 
 use pattern_tests::redis::{self, Value};
-use pattern_tests::{call, error_text, Server};
-use std::path::Path;
+use pattern_tests::{call, error_text, lua, Server};
 use std::sync::{Arc, Barrier};
 
 fn ints(v: Value) -> Vec<i64> {
@@ -194,15 +193,6 @@ fn no_limiter_lets_more_than_its_limit_through_under_concurrency() {
             .sum();
         assert_eq!(allowed, 50, "{function}: {} calls", CLIENTS * CALLS);
     }
-}
-
-fn lua(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../bench/lua")
-            .join(name),
-    )
-    .unwrap()
 }
 
 /// Same replies from the component and its Lua twin for the same sequence,

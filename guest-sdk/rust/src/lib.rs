@@ -125,6 +125,16 @@ pub mod log {
     }
 }
 
+/// The declared keys as exactly `N` keys, or a one-line error naming them
+/// (`usage`, e.g. `"<lock-key> <fence-key>"`).
+pub fn expect_keys<'a, const N: usize>(
+    keys: &'a [Vec<u8>],
+    usage: &str,
+) -> Result<&'a [Vec<u8>; N], Error> {
+    keys.try_into()
+        .map_err(|_| Error::guest(format!("ERR expected {N} key(s): {usage}")))
+}
+
 impl Error {
     /// The guest's own error: a one-line message, by convention starting
     /// with an upper-case code word ("ERR ...").

@@ -106,12 +106,12 @@ impl HostState {
     }
 
     /// Checks `cmd` against the call's declarations and runs it.
-    fn exec(&mut self, cmd: Command) -> R<Cursor> {
-        let name = cmd.name();
+    fn exec(&mut self, mut cmd: Command) -> R<Cursor> {
         let (scope, backend) = self.scope()?;
         if cmd.writes && scope.read_only {
             return Err(GuestError::WriteInReadOnly(format!(
-                "{name} writes, and this call is read-only"
+                "{} writes, and this call is read-only",
+                cmd.name()
             )));
         }
         for &position in &cmd.key_positions {
@@ -122,7 +122,8 @@ impl HostState {
         if let Some(Node::Error(text)) = nodes.first() {
             return Err(classify_error(text));
         }
-        Ok(Cursor::new(nodes, name))
+        // The name is only formatted if the reply turns out malformed.
+        Ok(Cursor::new(nodes, std::mem::take(&mut cmd.args[0])))
     }
 }
 

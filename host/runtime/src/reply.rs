@@ -70,13 +70,14 @@ pub fn classify_error(text: &str) -> GuestError {
 /// Reads a reply tree front to back into typed values.
 pub struct Cursor {
     nodes: std::iter::Peekable<std::vec::IntoIter<Node>>,
-    command: String,
+    /// The command's name as the guest gave it, for error messages.
+    command: Vec<u8>,
 }
 
 type Decoded<T> = Result<T, GuestError>;
 
 impl Cursor {
-    pub fn new(nodes: Vec<Node>, command: String) -> Self {
+    pub fn new(nodes: Vec<Node>, command: Vec<u8>) -> Self {
         Self {
             nodes: nodes.into_iter().peekable(),
             command,
@@ -96,7 +97,7 @@ impl Cursor {
     fn unexpected(&self, what: &str, node: Option<&Node>) -> GuestError {
         GuestError::Redis(format!(
             "unexpected reply to {}: expected {what}, got {node:?}",
-            self.command
+            String::from_utf8_lossy(&self.command).to_uppercase()
         ))
     }
 
@@ -284,13 +285,13 @@ mod tests {
             Node::Bulk(b"v".to_vec()),
             Node::Integer(7),
         ];
-        let mut c = Cursor::new(nodes, "TEST".into());
+        let mut c = Cursor::new(nodes, b"TEST".to_vec());
         assert_eq!(c.array().unwrap(), 2);
         assert_eq!(c.pairs().unwrap(), vec![(b"f".to_vec(), b"v".to_vec())]);
         assert_eq!(c.int().unwrap(), 7);
         let mut c = Cursor::new(
             vec![Node::Array(1), Node::Array(1), Node::Nil, Node::Integer(3)],
-            "T".into(),
+            b"T".to_vec(),
         );
         c.skip().unwrap();
         assert_eq!(c.int().unwrap(), 3);

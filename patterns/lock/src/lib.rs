@@ -30,7 +30,7 @@
 
 use pattern_guest::describe::{function, library, LibraryInfo};
 use pattern_guest::redis::{self, Condition, ExpireCondition, Expiry, SetOptions};
-use pattern_guest::{export_library, Args, Error, Library, Reply};
+use pattern_guest::{expect_keys, export_library, Args, Error, Library, Reply};
 
 pub struct Lock;
 
@@ -85,18 +85,9 @@ impl Library for Lock {
     }
 }
 
-fn expect_keys(keys: &[Vec<u8>], n: usize, usage: &str) -> Result<(), Error> {
-    if keys.len() == n {
-        Ok(())
-    } else {
-        Err(Error::guest(format!("ERR expected {n} key(s): {usage}")))
-    }
-}
-
 fn acquire(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    expect_keys(keys, 2, "<lock-key> <fence-key>")?;
+    let [lock, fence] = expect_keys(keys, "<lock-key> <fence-key>")?;
     args.expect_count(2, 2, "<owner> <ttl-ms>")?;
-    let (lock, fence) = (&keys[0], &keys[1]);
     let owner = args.bytes(0, "owner")?;
     let ttl = args.positive(1, "ttl-ms")?;
     let taken = redis::set(
@@ -127,7 +118,7 @@ fn holds(lock: &[u8], owner: &[u8]) -> Result<bool, Error> {
 }
 
 fn release(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    expect_keys(keys, 1, "<lock-key>")?;
+    expect_keys::<1>(keys, "<lock-key>")?;
     args.expect_count(1, 1, "<owner>")?;
     let owner = args.bytes(0, "owner")?;
     if !holds(&keys[0], owner)? {
@@ -138,7 +129,7 @@ fn release(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
 }
 
 fn extend(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    expect_keys(keys, 1, "<lock-key>")?;
+    expect_keys::<1>(keys, "<lock-key>")?;
     args.expect_count(2, 2, "<owner> <ttl-ms>")?;
     let owner = args.bytes(0, "owner")?;
     let ttl = args.positive(1, "ttl-ms")?;
@@ -160,7 +151,7 @@ fn try_acquire(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
 }
 
 fn holder(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    expect_keys(keys, 1, "<lock-key>")?;
+    expect_keys::<1>(keys, "<lock-key>")?;
     args.expect_count(0, 0, "no arguments")?;
     Ok(redis::get(&keys[0])?.into())
 }

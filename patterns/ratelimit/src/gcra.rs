@@ -103,9 +103,7 @@ pub fn seconds_up(ns: i64) -> i64 {
 }
 
 pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    let [key] = keys else {
-        return Err(Error::guest("ERR expected 1 key: <key>"));
-    };
+    let [key] = pattern_guest::expect_keys(keys, "<key>")?;
     args.expect_count(3, 4, "<max-burst> <count> <period-seconds> [<quantity>]")?;
     let quota = Quota {
         max_burst: args.u64(0, "max-burst")? as i64,

@@ -94,9 +94,7 @@ fn parse(fields: &[Option<Vec<u8>>]) -> Option<Counters> {
 }
 
 pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    let [key] = keys else {
-        return Err(Error::guest("ERR expected 1 key: <key>"));
-    };
+    let [key] = pattern_guest::expect_keys(keys, "<key>")?;
     args.expect_count(2, 2, "<limit> <window-seconds>")?;
     let limit = args.positive(0, "limit")?;
     let window_ms = args.positive(1, "window-seconds")?.saturating_mul(1000);

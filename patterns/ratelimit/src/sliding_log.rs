@@ -42,9 +42,7 @@ pub fn decide(
 }
 
 pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    let [key] = keys else {
-        return Err(Error::guest("ERR expected 1 key: <key>"));
-    };
+    let [key] = pattern_guest::expect_keys(keys, "<key>")?;
     args.expect_count(2, 2, "<limit> <window-ms>")?;
     let limit = args.positive(0, "limit")?;
     let window = args.positive(1, "window-ms")?;

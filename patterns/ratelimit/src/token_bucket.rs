@@ -70,9 +70,7 @@ fn parse_state(fields: &[Option<Vec<u8>>]) -> Option<(f64, u64)> {
 }
 
 pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
-    let [key] = keys else {
-        return Err(Error::guest("ERR expected 1 key: <key>"));
-    };
+    let [key] = pattern_guest::expect_keys(keys, "<key>")?;
     args.expect_count(2, 3, "<capacity> <refill-per-second> [<cost>]")?;
     let capacity = args.positive(0, "capacity")? as f64;
     let rate = args.f64(1, "refill-per-second")?;
