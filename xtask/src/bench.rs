@@ -63,7 +63,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let requests = if quick { 20_000 } else { 200_000 };
     let module = build::module(true)?;
     let gateway_binary = build::gateway(true)?;
-    build::components()?;
+    build::components(&[])?;
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let _server = Server(
         Command::new("redis-server")

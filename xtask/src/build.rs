@@ -10,6 +10,11 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("pattern-lock", "lock"),
     ("pattern-ratelimit", "ratelimit"),
     ("pattern-memory", "memory"),
+    ("pattern-cache", "cache"),
+    ("pattern-session", "session"),
+    ("pattern-events", "events"),
+    ("pattern-queue", "queue"),
+    ("pattern-board", "board"),
 ];
 
 /// Guests only the tests use; they go to `target/test-components/`.
@@ -55,8 +60,15 @@ fn run(mut cmd: Command) -> Result<()> {
 }
 
 /// Builds every guest into `target/components/<name>.wasm` (bundled) and
-/// `target/test-components/<name>.wasm` (test guests).
-pub fn components() -> Result<Vec<PathBuf>> {
+/// `target/test-components/<name>.wasm` (test guests); with `only` not
+/// empty, just the guests of those names.
+pub fn components(only: &[String]) -> Result<Vec<PathBuf>> {
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !BUNDLED.iter().chain(TEST_GUESTS).any(|(_, n)| n == name))
+    {
+        bail!("no guest named '{unknown}'");
+    }
     let mut built = Vec::new();
     for (guests, out_dir) in [
         (BUNDLED, components_dir()),
@@ -64,6 +76,9 @@ pub fn components() -> Result<Vec<PathBuf>> {
     ] {
         std::fs::create_dir_all(&out_dir)?;
         for (package, name) in guests {
+            if !only.is_empty() && !only.iter().any(|n| n == name) {
+                continue;
+            }
             // Guest crates are plain libraries (so their pure logic is tested
             // natively); only here are they linked as wasm cdylibs.
             let mut cmd = cargo();
@@ -140,7 +155,7 @@ pub fn gateway(release: bool) -> Result<PathBuf> {
 /// Builds everything the tests load, then runs every test of the workspace.
 pub fn test(extra: &[String]) -> Result<()> {
     host(false)?;
-    components()?;
+    components(&[])?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"]).args(extra);
     run(cmd)

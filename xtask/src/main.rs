@@ -1,6 +1,6 @@
 //! `cargo xtask <command>`: the project's build steps, in Rust, no installs.
 //!
-//! - `components`: builds every guest crate for `wasm32-unknown-unknown` and
+//! - `components [name...]`: builds every guest crate (or the named ones) for `wasm32-unknown-unknown` and
 //!   turns each core module into a component with the `wit-component` crate
 //!   (what `wasm-tools component new` does), into `target/components/`.
 //! - `component <in> <out>`: turns any guest core module into a component.
@@ -19,7 +19,7 @@ use anyhow::{bail, Result};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("components") => build::components().map(|_| ()),
+        Some("components") => build::components(&args[1..]).map(|_| ()),
         Some("module") => build::module(false).map(|_| ()),
         Some("component") => match &args[1..] {
             [module, out] => {
@@ -33,7 +33,7 @@ fn main() -> Result<()> {
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components | component IN OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
+            "usage: cargo xtask <components [name...] | component IN OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
         ),
     }
 }

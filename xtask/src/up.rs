@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use std::process::Command;
 
 pub fn run(args: &[String]) -> Result<()> {
-    build::components()?;
+    build::components(&[])?;
     let gateway = build::gateway(false)?;
     let root = build::workspace_root();
     let status = Command::new(gateway)

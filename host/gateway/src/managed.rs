@@ -7,6 +7,9 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+/// How long loading one bundled library may take (it compiles).
+const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
 use tokio::process::{Child, Command};
 
 /// Where `up` finds its parts, after flags and configuration.
@@ -141,7 +144,12 @@ impl ManagedRedis {
             .collect();
         files.sort();
         let client = redis::Client::open(self.url.as_str())?;
-        let mut con = client.get_multiplexed_async_connection().await?;
+        // Compiling a component can take seconds (debug builds, a busy
+        // machine): far more than the client's default 500 ms.
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(LOAD_TIMEOUT));
+        let mut con = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         let mut loaded = Vec::new();
         for file in files {
             let bytes = std::fs::read(&file)?;

@@ -8,7 +8,7 @@
 //! types) and, in read-only calls, `W` (every write refused by Redis itself).
 
 use pattern_runtime::bindings::pattern::engine::types::Verbatim;
-use pattern_runtime::{Backend, LogLevel, Node};
+use pattern_runtime::{Backend, KeyPositions, LogLevel, Node};
 use redis_module::logging::RedisLogLevel;
 use redis_module::raw;
 use redis_module::{Context, ContextFlags};
@@ -87,34 +87,49 @@ impl Backend for RedisBackend<'_> {
         nodes
     }
 
-    fn key_positions(&mut self, args: &[&[u8]]) -> Result<Vec<usize>, String> {
+    fn key_positions(&mut self, args: &[&[u8]]) -> Result<KeyPositions, String> {
         let argv = Argv::new(args);
         let mut count: c_int = 0;
+        let mut flags: *mut c_int = ptr::null_mut();
         errno::set_errno(errno::Errno(0));
         let positions = unsafe {
-            raw::RedisModule_GetCommandKeys.unwrap()(
+            raw::RedisModule_GetCommandKeysWithFlags.unwrap()(
                 self.ctx.ctx,
                 argv.0.as_ptr() as *mut _,
                 argv.0.len() as c_int,
                 &mut count,
+                &mut flags,
             )
         };
         if positions.is_null() {
             let name = String::from_utf8_lossy(args[0]);
             return match errno::errno().0 {
-                0 => Ok(Vec::new()),
+                0 => Ok(KeyPositions::default()),
                 ENOENT => Err(format!("ERR unknown command '{name}'")),
                 _ => Err(format!(
                     "ERR wrong number of arguments for '{name}' command"
                 )),
             };
         }
-        let found = unsafe { std::slice::from_raw_parts(positions, count as usize) }
+        let count = count as usize;
+        let found = unsafe { std::slice::from_raw_parts(positions, count) }
             .iter()
             .map(|&p| p as usize)
             .collect();
-        unsafe { raw::RedisModule_Free.unwrap()(positions as *mut _) };
-        Ok(found)
+        let writes = !flags.is_null()
+            && unsafe { std::slice::from_raw_parts(flags, count) }
+                .iter()
+                .any(|&f| f as u64 & KEY_WRITE_FLAGS != 0);
+        unsafe {
+            raw::RedisModule_Free.unwrap()(positions as *mut _);
+            if !flags.is_null() {
+                raw::RedisModule_Free.unwrap()(flags as *mut _);
+            }
+        }
+        Ok(KeyPositions {
+            positions: found,
+            writes,
+        })
     }
 
     fn cluster_mode(&self) -> bool {
@@ -133,6 +148,13 @@ impl Backend for RedisBackend<'_> {
 }
 
 const ENOENT: i32 = 2;
+
+/// Key-spec flags of a key the command modifies or deletes (RW: read and
+/// modify, OW: overwrite, RM: remove). Such keys are saved for the undo
+/// log before the command runs.
+const KEY_WRITE_FLAGS: u64 = (raw::REDISMODULE_CMD_KEY_RW
+    | raw::REDISMODULE_CMD_KEY_OW
+    | raw::REDISMODULE_CMD_KEY_RM) as u64;
 
 /// Explains a NULL reply from `RedisModule_Call` by its errno.
 fn call_failure(name: &CString) -> String {

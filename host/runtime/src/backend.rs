@@ -15,6 +15,15 @@ pub enum LogLevel {
     Error,
 }
 
+/// Where a command's keys are, and whether it writes any of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPositions {
+    /// Indices into the command's arguments (the name is 0).
+    pub positions: Vec<usize>,
+    /// Whether the command may modify or delete any of its keys.
+    pub writes: bool,
+}
+
 /// Runs Redis commands for one call.
 pub trait Backend {
     /// Runs `args[0]` with the rest as arguments, atomically inside the call,
@@ -23,9 +32,9 @@ pub trait Backend {
     /// itself refuses any write command.
     fn run(&mut self, args: &[&[u8]], read_only: bool) -> Vec<Node>;
 
-    /// Positions in `args` of the keys of a command, by Redis's own key specs;
-    /// `Err` with a message when Redis does not know the command.
-    fn key_positions(&mut self, args: &[&[u8]]) -> Result<Vec<usize>, String>;
+    /// The keys of a command by Redis's own key specs; `Err` with a message
+    /// when Redis does not know the command.
+    fn key_positions(&mut self, args: &[&[u8]]) -> Result<KeyPositions, String>;
 
     /// Whether Redis runs in cluster mode (keys must then share one slot).
     fn cluster_mode(&self) -> bool;

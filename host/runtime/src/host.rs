@@ -7,6 +7,7 @@ use crate::bindings::pattern::engine::{log, redis, types};
 use crate::command::Command;
 use crate::policy;
 use crate::reply::{classify_error, Cursor};
+use crate::undo::UndoLog;
 use crate::{GuestError, Node};
 use redis::{
     AutoclaimResult, Condition, ExpireCondition, Expiry, PendingEntry, PendingSummary,
@@ -35,6 +36,8 @@ struct CallScope {
     keys: Vec<Bytes>,
     read_only: bool,
     dynamic_keys: bool,
+    /// The written keys as they were, to put back if the call fails.
+    undo: UndoLog,
 }
 
 // SAFETY: the raw backend pointer is only set for the duration of one call,
@@ -59,6 +62,7 @@ impl HostState {
 
     /// Installs `backend` for one call and runs `f`; the backend is removed
     /// again before returning, whatever `f` does (including unwinding).
+    /// Returns `f`'s result and the call's undo log.
     ///
     /// `Store<T>` requires `T: 'static`, so the store cannot hold a borrowed
     /// backend. The pointer erases the borrow's lifetime; it is sound because
@@ -69,7 +73,7 @@ impl HostState {
         backend: &mut dyn Backend,
         declarations: CallDeclarations,
         f: impl FnOnce(&mut wasmtime::Store<HostState>) -> T,
-    ) -> T {
+    ) -> (T, UndoLog) {
         struct Clear<'a>(&'a mut wasmtime::Store<HostState>);
         impl Drop for Clear<'_> {
             fn drop(&mut self) {
@@ -84,9 +88,12 @@ impl HostState {
             keys: declarations.keys,
             read_only: declarations.read_only,
             dynamic_keys: declarations.dynamic_keys,
+            undo: UndoLog::default(),
         });
         let guard = Clear(store);
-        f(guard.0)
+        let result = f(guard.0);
+        let undo = guard.0.data_mut().scope.take().map(|scope| scope.undo);
+        (result, undo.unwrap_or_default())
     }
 
     /// The keys the call in progress declared (none outside a call).
@@ -116,6 +123,14 @@ impl HostState {
         }
         for &position in &cmd.key_positions {
             scope.check_key(&cmd.args[position], &*backend)?;
+        }
+        if cmd.writes {
+            for &position in &cmd.key_positions {
+                scope
+                    .undo
+                    .save(&cmd.args[position], backend)
+                    .map_err(GuestError::Redis)?;
+            }
         }
         let argv: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
         let nodes = backend.run(&argv, scope.read_only);
@@ -269,7 +284,9 @@ impl redis::Host for HostState {
         let mut cmd = Command::read(&name).args(args);
         let (_, backend) = self.scope()?;
         let argv: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
-        cmd.key_positions = backend.key_positions(&argv).map_err(GuestError::Redis)?;
+        let keys = backend.key_positions(&argv).map_err(GuestError::Redis)?;
+        cmd.key_positions = keys.positions;
+        cmd.writes = keys.writes;
         let mut cursor = self.exec(cmd)?;
         Ok(cursor.rest())
     }

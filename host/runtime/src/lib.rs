@@ -8,6 +8,7 @@
 //!   epoch deadlines) and loading: component validation and description.
 //! - [`library`]: a loaded library version, its warm instance and call statistics.
 //! - [`host`]: the imports a guest sees, each a typed Redis command.
+//! - [`undo`]: the undo log that makes every call all-or-nothing.
 //! - [`backend`]: the trait the Redis module implements to run commands.
 //! - [`command`]: a command being built by an import: arguments, keys, writes.
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
@@ -25,8 +26,9 @@ pub mod library;
 pub mod limits;
 pub mod policy;
 pub mod reply;
+pub mod undo;
 
-pub use backend::{Backend, LogLevel};
+pub use backend::{Backend, KeyPositions, LogLevel};
 pub use bindings::pattern::engine::types::{Error as GuestError, Node};
 pub use engine::{Engine, EngineConfig};
 pub use error::{CallError, LoadError};

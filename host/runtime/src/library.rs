@@ -183,17 +183,18 @@ impl Library {
         };
         warm.store.set_epoch_deadline(deadline_ticks(deadline_ms));
         let instance = &warm.instance;
-        let outcome = HostState::enter(&mut warm.store, backend, declarations, |store| {
+        let (outcome, undo) = HostState::enter(&mut warm.store, backend, declarations, |store| {
             let keys = declarations_keys(store);
             instance
                 .pattern_engine_library()
                 .call_call(store, function, &keys, args)
         });
-        match outcome {
+        let result = match outcome {
             Ok(Ok(nodes)) => {
                 self.warm = Some(warm);
-                reply::validate(&nodes).map_err(CallError::MalformedReply)?;
-                Ok(nodes)
+                reply::validate(&nodes)
+                    .map(|()| nodes)
+                    .map_err(CallError::MalformedReply)
             }
             Ok(Err(error)) => {
                 self.warm = Some(warm);
@@ -204,7 +205,18 @@ impl Library {
                 Some(Trap::Interrupt) => Err(CallError::Deadline(deadline_ms)),
                 _ => Err(CallError::Trap(one_line(&trap))),
             },
+        };
+        // All or nothing: a failed call leaves no write behind.
+        if result.is_err() {
+            for failure in undo.rollback(backend) {
+                backend.log(
+                    crate::LogLevel::Warn,
+                    &self.info.name,
+                    &format!("could not undo a failed call's write to {failure}"),
+                );
+            }
         }
+        result
     }
 }
 

@@ -41,6 +41,12 @@ impl Library for Hostile {
                     "writes its first key, then returns an error",
                 ),
                 function(
+                    "fail_after_writes",
+                    "writes every declared key by its type, runs the command in its \
+                     arguments after <mode>, then fails by <mode>: error, panic, \
+                     unreachable, endless, or ok (succeeds)",
+                ),
+                function(
                     "echo",
                     "returns a nested reply built from its keys and arguments",
                 )
@@ -63,6 +69,7 @@ impl Library for Hostile {
                     _ => Err(Error::guest("ERR failed after writing")),
                 }
             }
+            "fail_after_writes" => fail_after_writes(&keys, &args),
             "command" | "sneaky_command" => {
                 let name = args.str(0, "command")?.to_string();
                 let rest: Vec<&[u8]> = (1..args.len())
@@ -89,6 +96,69 @@ impl Library for Hostile {
             ])),
             other => Err(Error::guest(format!("ERR unknown function '{other}'"))),
         }
+    }
+}
+
+/// Writes each declared key in a way that fits its type (creating missing
+/// ones, dropping TTLs, deleting), runs the optional command, then fails.
+fn fail_after_writes(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    use redis::{ExpireCondition, Expiry, XaddOptions, ZaddOptions};
+    let mode = args.str(0, "mode")?;
+    for key in keys {
+        match redis::key_type(key)?.as_str() {
+            "string" => {
+                redis::set(key, b"mangled", SetOptions::default())?;
+            }
+            "hash" => {
+                redis::hset(key, &[(b"new".to_vec(), b"1".to_vec())])?;
+                let fields: Vec<Vec<u8>> =
+                    redis::hgetall(key)?.into_iter().map(|(f, _)| f).collect();
+                redis::hdel(key, &fields[..1])?;
+            }
+            "list" => {
+                redis::lpop(key, Some(1))?;
+                redis::rpush(key, &[b"tail".to_vec()])?;
+            }
+            "set" => {
+                redis::sadd(key, &[b"intruder".to_vec()])?;
+            }
+            "zset" => {
+                redis::zadd(key, &[(1e9, b"intruder".to_vec())], ZaddOptions::default())?;
+                redis::zremrangebyrank(key, 0, 0)?;
+            }
+            "stream" => {
+                redis::xadd(
+                    key,
+                    "*",
+                    &[(b"f".to_vec(), b"v".to_vec())],
+                    &XaddOptions::default(),
+                )?;
+            }
+            _ => {
+                let options = SetOptions {
+                    condition: redis::Condition::Always,
+                    expiry: Expiry::Ex(100),
+                };
+                redis::set(key, b"created", options)?;
+            }
+        }
+        redis::persist(key)?;
+        redis::pexpire(key, 5, ExpireCondition::Always)?;
+    }
+    if args.len() > 1 {
+        let name = args.str(1, "command")?.to_string();
+        let rest = (2..args.len())
+            .map(|i| args.bytes(i, "arg").map(<[u8]>::to_vec))
+            .collect::<Result<Vec<_>, _>>()?;
+        redis::command(&name, &rest)?;
+    }
+    match mode {
+        "ok" => Ok(Reply::ok()),
+        "error" => Err(Error::guest("ERR failed after writing")),
+        "panic" => panic!("panicked after writing"),
+        "unreachable" => unreachable_instruction(),
+        "endless" => endless(),
+        other => Err(Error::guest(format!("ERR unknown mode '{other}'"))),
     }
 }
 
