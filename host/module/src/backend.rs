@@ -18,6 +18,10 @@ use std::ptr;
 const FLAGS_READ_WRITE: &[u8] = b"!ESC3v\0";
 const FLAGS_READ_ONLY: &[u8] = b"!ESC3Wv\0";
 
+/// What other clients are told while a long call runs.
+const BUSY_REPLY: &[u8] =
+    b"BUSY Pattern Engine is running a call. You can only call PATTERN.KILL.\0";
+
 /// The Redis side of one call: the calling client's context.
 pub struct RedisBackend<'a> {
     ctx: &'a Context,
@@ -144,6 +148,19 @@ impl Backend for RedisBackend<'_> {
         };
         self.ctx
             .log(level, &format!("pattern-engine [{library}] {message}"));
+    }
+
+    fn yield_to_clients(&mut self) {
+        // Redis rate-limits this itself and serves clients only once the
+        // command has run past `busy-reply-threshold`; they then get the
+        // reply below, and commands flagged allow-busy (PATTERN.KILL) run.
+        unsafe {
+            raw::RedisModule_Yield.unwrap()(
+                self.ctx.ctx,
+                raw::REDISMODULE_YIELD_FLAG_CLIENTS as c_int,
+                BUSY_REPLY.as_ptr() as *const c_char,
+            )
+        }
     }
 }
 

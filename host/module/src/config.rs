@@ -1,5 +1,6 @@
 //! Module arguments: `--loadmodule libpattern_engine.so [DEADLINE_MS <ms>]
-//! [VERSIONS_KEPT <n>]`.
+//! [FUEL <n>] [MEMORY_MB <mib>] [MAX_HOST_CALLS <n>] [MAX_REPLY_BYTES <n>]
+//! [VERSIONS_KEPT <n>]`: the per-call budgets, and the versions kept.
 
 use crate::registry::{DEFAULT_VERSIONS_KEPT, MAX_VERSIONS_KEPT};
 use pattern_runtime::EngineConfig;
@@ -12,6 +13,8 @@ pub struct ModuleConfig {
     /// Versions kept per library, the current one included.
     pub versions_kept: usize,
 }
+
+const KNOWN: &str = "DEADLINE_MS, FUEL, MEMORY_MB, MAX_HOST_CALLS, MAX_REPLY_BYTES, VERSIONS_KEPT";
 
 /// Parses the module's arguments (names are case-insensitive).
 pub fn parse(args: &[RedisString]) -> Result<ModuleConfig, String> {
@@ -27,12 +30,17 @@ fn parse_words(words: &[String]) -> Result<ModuleConfig, String> {
         let value = words
             .next()
             .ok_or_else(|| format!("module argument {name} needs a value"))?;
+        let number = || -> Result<u64, String> {
+            value
+                .parse()
+                .map_err(|_| format!("{name} must be a non-negative integer, got '{value}'"))
+        };
         match name.to_ascii_uppercase().as_str() {
-            "DEADLINE_MS" => {
-                config.deadline_ms = value.parse().map_err(|_| {
-                    format!("DEADLINE_MS must be a positive integer, got '{value}'")
-                })?;
-            }
+            "DEADLINE_MS" => config.deadline_ms = number()?,
+            "FUEL" => config.fuel = number()?,
+            "MEMORY_MB" => config.memory_bytes = (number()? as usize).saturating_mul(1 << 20),
+            "MAX_HOST_CALLS" => config.max_host_calls = number()?,
+            "MAX_REPLY_BYTES" => config.max_reply_bytes = number()? as usize,
             "VERSIONS_KEPT" => {
                 versions_kept = value
                     .parse()
@@ -42,13 +50,10 @@ fn parse_words(words: &[String]) -> Result<ModuleConfig, String> {
                         format!("VERSIONS_KEPT must be between 1 and {MAX_VERSIONS_KEPT}, got '{value}'")
                     })?;
             }
-            _ => {
-                return Err(format!(
-                    "unknown module argument '{name}' (known: DEADLINE_MS, VERSIONS_KEPT)"
-                ))
-            }
+            _ => return Err(format!("unknown module argument '{name}' (known: {KNOWN})")),
         }
     }
+    config.validate()?;
     Ok(ModuleConfig {
         engine: config,
         versions_kept,
@@ -65,14 +70,37 @@ mod tests {
 
     #[test]
     fn arguments_set_the_config() {
-        let config = parse(&["deadline_ms", "250", "VERSIONS_KEPT", "3"]).unwrap();
+        let config = parse(&[
+            "deadline_ms",
+            "250",
+            "VERSIONS_KEPT",
+            "3",
+            "FUEL",
+            "1000000",
+            "MEMORY_MB",
+            "32",
+            "MAX_HOST_CALLS",
+            "50",
+            "MAX_REPLY_BYTES",
+            "4096",
+        ])
+        .unwrap();
         assert_eq!((config.engine.deadline_ms, config.versions_kept), (250, 3));
+        assert_eq!(config.engine.fuel, 1_000_000);
+        assert_eq!(config.engine.memory_bytes, 32 << 20);
+        assert_eq!(config.engine.max_host_calls, 50);
+        assert_eq!(config.engine.max_reply_bytes, 4096);
         assert_eq!(parse(&[]).unwrap().versions_kept, DEFAULT_VERSIONS_KEPT);
         for bad in [
             &["VERSIONS_KEPT", "0"][..],
             &["VERSIONS_KEPT", "x"],
             &["DEADLINE_MS"],
             &["NOPE", "1"],
+            &["DEADLINE_MS", "0"],
+            &["MEMORY_MB", "0"],
+            &["MEMORY_MB", "100000"],
+            &["MAX_HOST_CALLS", "-1"],
+            &["MAX_REPLY_BYTES", "0"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

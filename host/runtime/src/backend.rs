@@ -41,4 +41,9 @@ pub trait Backend {
 
     /// Writes a guest's log line.
     fn log(&mut self, level: LogLevel, library: &str, message: &str);
+
+    /// Called every few milliseconds while a call runs: lets Redis serve
+    /// other clients (they get `-BUSY` once the call has run past Redis's
+    /// `busy-reply-threshold`) and run `PATTERN.KILL`.
+    fn yield_to_clients(&mut self) {}
 }

@@ -14,24 +14,83 @@ use crate::library::{Library, LibraryInfo};
 use crate::limits::*;
 use crate::LoadError;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Operator settings of the engine (module arguments).
+/// Operator settings of the engine (module arguments): the per-call budgets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     /// Wall-clock deadline of one call, in milliseconds.
     pub deadline_ms: u64,
+    /// Fuel (about one unit per Wasm instruction) one call may burn; 0 turns
+    /// fuel metering off (it costs every call a few percent).
+    pub fuel: u64,
+    /// Largest linear memory a library instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Most host calls (imports) in one call.
+    pub max_host_calls: u64,
+    /// Largest reply of one call, in bytes of strings.
+    pub max_reply_bytes: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             deadline_ms: DEFAULT_DEADLINE_MS,
+            fuel: 0,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            max_host_calls: DEFAULT_MAX_HOST_CALLS,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
+}
+
+impl EngineConfig {
+    /// Checks every budget against its ceiling; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+        check(
+            (1..=MAX_DEADLINE_MS).contains(&self.deadline_ms),
+            format!(
+                "deadline must be between 1 and {MAX_DEADLINE_MS} ms, got {}",
+                self.deadline_ms
+            ),
+        )?;
+        check(
+            (1024 * 1024..=MAX_GUEST_MEMORY_BYTES).contains(&self.memory_bytes),
+            format!(
+                "memory budget must be between 1 MiB and {} MiB, got {} bytes",
+                MAX_GUEST_MEMORY_BYTES >> 20,
+                self.memory_bytes
+            ),
+        )?;
+        check(
+            (1..=MAX_HOST_CALLS).contains(&self.max_host_calls),
+            format!(
+                "host-call budget must be between 1 and {MAX_HOST_CALLS}, got {}",
+                self.max_host_calls
+            ),
+        )?;
+        check(
+            (1..=MAX_REPLY_BYTES).contains(&self.max_reply_bytes),
+            format!(
+                "reply budget must be between 1 and {MAX_REPLY_BYTES} bytes, got {}",
+                self.max_reply_bytes
+            ),
+        )
+    }
+}
+
+/// Whether a call is running and whether `PATTERN.KILL` asked to stop it.
+/// Calls run one at a time on Redis's main thread; `PATTERN.KILL` arrives
+/// on that thread too, while a long call lets Redis serve clients.
+#[derive(Debug, Default)]
+pub(crate) struct CallControl {
+    pub(crate) running: AtomicBool,
+    pub(crate) kill: AtomicBool,
 }
 
 /// A shareable handle on the engine; cheap to clone, usable from any thread.
@@ -44,18 +103,14 @@ pub(crate) struct Inner {
     pub(crate) engine: wasmtime::Engine,
     linker: Linker<HostState>,
     pub(crate) config: EngineConfig,
+    pub(crate) control: Arc<CallControl>,
 }
 
 impl Engine {
     /// Builds the engine and starts its epoch ticker thread (which stops by
     /// itself once every handle on the engine is dropped).
     pub fn new(config: EngineConfig) -> Result<Self, String> {
-        if config.deadline_ms == 0 || config.deadline_ms > MAX_DEADLINE_MS {
-            return Err(format!(
-                "deadline must be between 1 and {MAX_DEADLINE_MS} ms, got {}",
-                config.deadline_ms
-            ));
-        }
+        config.validate()?;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_INSTANCES)
             .total_core_instances(MAX_INSTANCES * 8)
@@ -76,23 +131,39 @@ impl Engine {
             .memory_guard_size(0)
             .memory_reservation(MAX_GUEST_MEMORY_BYTES as u64)
             .memory_init_cow(false)
+            .consume_fuel(config.fuel > 0)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&wasm).map_err(|e| one_line(&e))?;
         let mut linker = Linker::new(&engine);
         crate::bindings::Pattern::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| one_line(&e))?;
+        crate::wasi::add_to_linker(&mut linker).map_err(|e| one_line(&e))?;
         start_ticker(&engine);
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 config,
+                control: Arc::default(),
             }),
         })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Asks the running call to stop (`PATTERN.KILL`); false when no call
+    /// is running. The call fails, and like any failed call leaves none of
+    /// its writes behind.
+    pub fn kill(&self) -> bool {
+        let control = &self.inner.control;
+        if control.running.load(Ordering::SeqCst) {
+            control.kill.store(true, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
     }
 
     /// Validates, compiles, instantiates and describes a component. Slow for
@@ -197,9 +268,26 @@ mod tests {
 
     #[test]
     fn bad_engine_settings_are_refused() {
-        assert!(Engine::new(EngineConfig { deadline_ms: 0 }).is_err());
+        let with = |change: fn(&mut EngineConfig)| {
+            let mut config = EngineConfig::default();
+            change(&mut config);
+            config.validate()
+        };
+        assert_eq!(with(|_| ()), Ok(()));
+        let bad: [fn(&mut EngineConfig); 6] = [
+            |c| c.deadline_ms = 0,
+            |c| c.deadline_ms = MAX_DEADLINE_MS + 1,
+            |c| c.memory_bytes = 1024,
+            |c| c.memory_bytes = MAX_GUEST_MEMORY_BYTES + 1,
+            |c| c.max_host_calls = 0,
+            |c| c.max_reply_bytes = MAX_REPLY_BYTES + 1,
+        ];
+        for change in bad {
+            assert!(with(change).is_err());
+        }
         assert!(Engine::new(EngineConfig {
-            deadline_ms: MAX_DEADLINE_MS + 1
+            deadline_ms: 0,
+            ..Default::default()
         })
         .is_err());
     }

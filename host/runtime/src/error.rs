@@ -35,6 +35,10 @@ pub enum CallError {
     Deadline(u64),
     #[error("guest trapped: {0}")]
     Trap(String),
+    #[error("call exceeded its budget: {0}")]
+    Budget(String),
+    #[error("call killed by PATTERN.KILL; none of its writes remain")]
+    Killed,
     #[error("guest returned a malformed reply: {0}")]
     MalformedReply(String),
     #[error("{0}")]

@@ -5,6 +5,7 @@
 use crate::backend::{Backend, LogLevel};
 use crate::bindings::pattern::engine::{log, redis, types};
 use crate::command::Command;
+use crate::limits::CHECK_INTERVAL_MS;
 use crate::policy;
 use crate::reply::{classify_error, Cursor};
 use crate::undo::UndoLog;
@@ -14,6 +15,7 @@ use redis::{
     ScoreComparison, ServerTime, SetOptions, StreamEntry, Trim, TrimStrategy, XaddOptions,
     XpendingQuery, XreadgroupOptions, ZaddOptions, ZrangeBy, ZrangeOptions,
 };
+use std::time::{Duration, Instant};
 
 type Bytes = Vec<u8>;
 type R<T> = Result<T, GuestError>;
@@ -22,10 +24,20 @@ type R<T> = Result<T, GuestError>;
 /// small enough that a guest cannot make the host allocate without bound.
 pub const MAX_RANDOM_BYTES: u32 = 64 * 1024;
 
-/// The state of one library's store: who it is and, during a call, the call.
+/// The state of one library's store: who it is, its memory budget and,
+/// during a call, the call.
 pub struct HostState {
     library: String,
     scope: Option<CallScope>,
+    /// Largest linear memory the instance may grow to.
+    memory_limit: usize,
+    /// Largest linear memory the instance has had (memories never shrink).
+    peak_memory: usize,
+    /// A growth refused by the memory budget during the current call.
+    refused_growth: Option<usize>,
+    /// WASI state, built the first time the guest calls WASI (never for
+    /// guests that import none): see [`crate::wasi`].
+    pub(crate) wasi: Option<Box<crate::wasi::WasiState>>,
 }
 
 /// What the host knows about the call in progress.
@@ -38,6 +50,13 @@ struct CallScope {
     dynamic_keys: bool,
     /// The written keys as they were, to put back if the call fails.
     undo: UndoLog,
+    started: Instant,
+    deadline: Duration,
+    host_calls: u64,
+    max_host_calls: u64,
+    /// Set when the call overran a budget: the call fails even if the guest
+    /// ignores the error it was given.
+    over_budget: Option<String>,
 }
 
 // SAFETY: the raw backend pointer is only set for the duration of one call,
@@ -45,24 +64,65 @@ struct CallScope {
 // `HostState` without a scope holds no pointer at all.
 unsafe impl Send for HostState {}
 
-/// Declarations of the call being entered.
+/// Declarations of the call being entered, and its budgets.
 pub struct CallDeclarations {
     pub keys: Vec<Bytes>,
     pub read_only: bool,
     pub dynamic_keys: bool,
+    pub deadline: Duration,
+    pub max_host_calls: u64,
 }
 
+/// What a call left behind for the host to act on.
+#[derive(Debug, Default)]
+pub struct CallRecord {
+    pub undo: UndoLog,
+    pub host_calls: u64,
+    pub over_budget: Option<String>,
+}
+
+/// Why a running call was stopped from the epoch callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    Deadline,
+    Killed,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interrupted::Deadline => "deadline exceeded",
+            Interrupted::Killed => "killed",
+        })
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 impl HostState {
-    pub fn new(library: String) -> Self {
+    pub fn new(library: String, memory_limit: usize) -> Self {
         Self {
             library,
             scope: None,
+            memory_limit,
+            peak_memory: 0,
+            refused_growth: None,
+            wasi: None,
+        }
+    }
+
+    /// Writes what the guest printed on WASI stdout and stderr to the call's
+    /// log (kept for the next call when no call is in progress).
+    fn flush_output(&mut self) {
+        if let (Some(wasi), Some(scope)) = (&self.wasi, &self.scope) {
+            // SAFETY: the pointer is valid while the scope is installed.
+            wasi.flush(unsafe { &mut *scope.backend }, &self.library);
         }
     }
 
     /// Installs `backend` for one call and runs `f`; the backend is removed
     /// again before returning, whatever `f` does (including unwinding).
-    /// Returns `f`'s result and the call's undo log.
+    /// Returns `f`'s result and what the call left behind.
     ///
     /// `Store<T>` requires `T: 'static`, so the store cannot hold a borrowed
     /// backend. The pointer erases the borrow's lifetime; it is sound because
@@ -73,7 +133,7 @@ impl HostState {
         backend: &mut dyn Backend,
         declarations: CallDeclarations,
         f: impl FnOnce(&mut wasmtime::Store<HostState>) -> T,
-    ) -> (T, UndoLog) {
+    ) -> (T, CallRecord) {
         struct Clear<'a>(&'a mut wasmtime::Store<HostState>);
         impl Drop for Clear<'_> {
             fn drop(&mut self) {
@@ -89,11 +149,68 @@ impl HostState {
             read_only: declarations.read_only,
             dynamic_keys: declarations.dynamic_keys,
             undo: UndoLog::default(),
+            started: Instant::now(),
+            deadline: declarations.deadline,
+            host_calls: 0,
+            max_host_calls: declarations.max_host_calls,
+            over_budget: None,
         });
         let guard = Clear(store);
         let result = f(guard.0);
-        let undo = guard.0.data_mut().scope.take().map(|scope| scope.undo);
-        (result, undo.unwrap_or_default())
+        guard.0.data_mut().flush_output();
+        let record = guard.0.data_mut().scope.take().map(|scope| CallRecord {
+            undo: scope.undo,
+            host_calls: scope.host_calls,
+            over_budget: scope.over_budget,
+        });
+        (result, record.unwrap_or_default())
+    }
+
+    /// The largest linear memory the instance has had, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.peak_memory
+    }
+
+    /// Names the library (its description is only known after instantiation).
+    pub fn set_library(&mut self, name: &str) {
+        self.library = name.to_string();
+    }
+
+    /// The memory growth the budget refused since the last call to this
+    /// (the size asked for, in bytes).
+    pub fn take_refused_growth(&mut self) -> Option<usize> {
+        self.refused_growth.take()
+    }
+
+    /// The periodic check of a running call (the epoch callback): stops it
+    /// when killed or past its deadline, otherwise lets Redis serve other
+    /// clients. Returns how long until the next check.
+    pub(crate) fn check(
+        &mut self,
+        kill: &std::sync::atomic::AtomicBool,
+    ) -> Result<Duration, Interrupted> {
+        use std::sync::atomic::Ordering;
+        // Outside a call (a library describing itself) the deadline set
+        // before `describe` is the only one: reaching it ends the attempt.
+        let Some(scope) = self.scope.as_mut() else {
+            return Err(Interrupted::Deadline);
+        };
+        let over = |scope: &CallScope| {
+            if kill.load(Ordering::SeqCst) {
+                Err(Interrupted::Killed)
+            } else if scope.started.elapsed() >= scope.deadline {
+                Err(Interrupted::Deadline)
+            } else {
+                Ok(())
+            }
+        };
+        over(scope)?;
+        // SAFETY: the pointer is valid while the scope is installed.
+        unsafe { &mut *scope.backend }.yield_to_clients();
+        // PATTERN.KILL may have run while Redis served clients.
+        over(scope)?;
+        let left = scope.deadline.saturating_sub(scope.started.elapsed());
+        Ok(left.min(Duration::from_millis(CHECK_INTERVAL_MS)))
     }
 
     /// The keys the call in progress declared (none outside a call).
@@ -112,8 +229,23 @@ impl HostState {
         Ok((scope, backend))
     }
 
+    /// Counts one host call against the call's budget.
+    fn charge(&mut self) -> R<()> {
+        let Some(scope) = self.scope.as_mut() else {
+            return Ok(());
+        };
+        scope.host_calls += 1;
+        if scope.host_calls > scope.max_host_calls {
+            let why = format!("more than {} host calls in one call", scope.max_host_calls);
+            scope.over_budget.get_or_insert_with(|| why.clone());
+            return Err(GuestError::BudgetExceeded(why));
+        }
+        Ok(())
+    }
+
     /// Checks `cmd` against the call's declarations and runs it.
     fn exec(&mut self, mut cmd: Command) -> R<Cursor> {
+        self.charge()?;
         let (scope, backend) = self.scope()?;
         if cmd.writes && scope.read_only {
             return Err(GuestError::WriteInReadOnly(format!(
@@ -139,6 +271,33 @@ impl HostState {
         }
         // The name is only formatted if the reply turns out malformed.
         Ok(Cursor::new(nodes, std::mem::take(&mut cmd.args[0])))
+    }
+}
+
+/// The memory budget: growth past it fails (the guest sees an allocation
+/// failure, which in practice traps).
+impl wasmtime::ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.refused_growth = Some(desired);
+            return Ok(false);
+        }
+        self.peak_memory = self.peak_memory.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= crate::limits::MAX_TABLE_ELEMENTS)
     }
 }
 
@@ -269,6 +428,9 @@ impl log::Host for HostState {
             log::Level::Warn => LogLevel::Warn,
             log::Level::Error => LogLevel::Error,
         };
+        if self.charge().is_err() {
+            return;
+        }
         let library = self.library.clone();
         if let Ok((_, backend)) = self.scope() {
             backend.log(level, &library, &message);
@@ -831,6 +993,7 @@ impl redis::Host for HostState {
     }
 
     fn random_bytes(&mut self, len: u32) -> R<Bytes> {
+        self.charge()?;
         if len > MAX_RANDOM_BYTES {
             return Err(GuestError::BudgetExceeded(format!(
                 "random-bytes of {len} bytes, over the limit of {MAX_RANDOM_BYTES}"

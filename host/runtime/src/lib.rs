@@ -9,6 +9,8 @@
 //! - [`library`]: a loaded library version, its warm instance and call statistics.
 //! - [`host`]: the imports a guest sees, each a typed Redis command.
 //! - [`undo`]: the undo log that makes every call all-or-nothing.
+//! - [`wasi`]: the minimal WASI that JS, Python and C guests import (clocks,
+//!   random, stdout/stderr into the call's log; no files, network or env).
 //! - [`backend`]: the trait the Redis module implements to run commands.
 //! - [`command`]: a command being built by an import: arguments, keys, writes.
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
@@ -27,9 +29,10 @@ pub mod limits;
 pub mod policy;
 pub mod reply;
 pub mod undo;
+pub mod wasi;
 
 pub use backend::{Backend, KeyPositions, LogLevel};
 pub use bindings::pattern::engine::types::{Error as GuestError, Node};
 pub use engine::{Engine, EngineConfig};
 pub use error::{CallError, LoadError};
-pub use library::{CallMode, FunctionStats, Library, LibraryInfo};
+pub use library::{CallMode, CallUsage, FunctionStats, Library, LibraryInfo};

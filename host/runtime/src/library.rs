@@ -11,12 +11,13 @@ use crate::backend::Backend;
 use crate::bindings::{Pattern, PatternPre};
 use crate::engine::{check_description, Engine};
 use crate::error::one_line;
-use crate::host::{CallDeclarations, HostState};
+use crate::host::{CallDeclarations, HostState, Interrupted};
 use crate::limits::DEFAULT_DEADLINE_MS;
 use crate::{reply, CallError, GuestError, LoadError, Node};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 pub use crate::bindings::exports::pattern::engine::library::{FunctionInfo, LibraryInfo, Param};
 
@@ -35,6 +36,23 @@ pub struct FunctionStats {
     pub calls: u64,
     pub errors: u64,
     pub total_time: Duration,
+    /// Host calls made, over all calls.
+    pub host_calls: u64,
+    /// Fuel burnt, over all calls (0 while fuel metering is off).
+    pub fuel: u64,
+    /// Largest linear memory of the instance seen after a call, in bytes.
+    pub peak_memory: usize,
+}
+
+/// What one call used of its budgets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallUsage {
+    pub time: Duration,
+    /// Fuel burnt (0 while fuel metering is off).
+    pub fuel: u64,
+    /// The instance's linear memory after the call, in bytes.
+    pub peak_memory: usize,
+    pub host_calls: u64,
 }
 
 impl FunctionStats {
@@ -60,6 +78,7 @@ pub struct Library {
     bytes: Arc<[u8]>,
     warm: Option<Warm>,
     stats: Vec<FunctionStats>,
+    last_usage: CallUsage,
 }
 
 impl Library {
@@ -80,7 +99,7 @@ impl Library {
             .call_describe(&mut warm.store)
             .map_err(|e| LoadError::Describe(one_line(&e)))?;
         check_description(&info)?;
-        *warm.store.data_mut() = HostState::new(info.name.clone());
+        warm.store.data_mut().set_library(&info.name);
         let stats = vec![FunctionStats::default(); info.functions.len()];
         Ok(Self {
             engine,
@@ -90,7 +109,13 @@ impl Library {
             bytes,
             warm: Some(warm),
             stats,
+            last_usage: CallUsage::default(),
         })
+    }
+
+    /// What the latest call (successful or not) used of its budgets.
+    pub fn last_usage(&self) -> CallUsage {
+        self.last_usage
     }
 
     pub fn name(&self) -> &str {
@@ -152,16 +177,29 @@ impl Library {
                 self.info.name, function
             )));
         }
+        let config = self.engine.config();
         let declarations = CallDeclarations {
             keys,
             read_only: mode == CallMode::ReadOnly || described.read_only,
             dynamic_keys: described.dynamic_keys,
+            deadline: Duration::from_millis(config.deadline_ms),
+            max_host_calls: config.max_host_calls,
         };
         let started = Instant::now();
+        let control = self.engine.inner.control.clone();
+        control.kill.store(false, Ordering::SeqCst);
+        control.running.store(true, Ordering::SeqCst);
         let result = self.call_warm(backend, function, declarations, &args);
+        control.running.store(false, Ordering::SeqCst);
+        control.kill.store(false, Ordering::SeqCst);
+        self.last_usage.time = started.elapsed();
+        let usage = self.last_usage;
         let stats = &mut self.stats[index];
         stats.calls += 1;
-        stats.total_time += started.elapsed();
+        stats.total_time += usage.time;
+        stats.host_calls += usage.host_calls;
+        stats.fuel += usage.fuel;
+        stats.peak_memory = stats.peak_memory.max(usage.peak_memory);
         if result.is_err() {
             stats.errors += 1;
         }
@@ -175,40 +213,59 @@ impl Library {
         declarations: CallDeclarations,
         args: &[Vec<u8>],
     ) -> Result<Vec<Node>, CallError> {
-        let deadline_ms = self.engine.config().deadline_ms;
+        let config = self.engine.config().clone();
         let mut warm = match self.warm.take() {
             Some(warm) => warm,
             None => instantiate(&self.engine, &self.pre, &self.info.name)
                 .map_err(CallError::Instantiate)?,
         };
-        warm.store.set_epoch_deadline(deadline_ticks(deadline_ms));
+        warm.store.set_epoch_deadline(deadline_ticks(
+            config.deadline_ms.min(crate::limits::CHECK_INTERVAL_MS),
+        ));
+        if config.fuel > 0 {
+            warm.store
+                .set_fuel(config.fuel)
+                .map_err(|e| CallError::Instantiate(one_line(&e)))?;
+        }
+        warm.store.data_mut().take_refused_growth();
         let instance = &warm.instance;
-        let (outcome, undo) = HostState::enter(&mut warm.store, backend, declarations, |store| {
+        let (outcome, record) = HostState::enter(&mut warm.store, backend, declarations, |store| {
             let keys = declarations_keys(store);
             instance
                 .pattern_engine_library()
                 .call_call(store, function, &keys, args)
         });
+        let refused_growth = warm.store.data_mut().take_refused_growth();
+        self.last_usage = CallUsage {
+            time: Duration::ZERO,
+            fuel: match config.fuel {
+                0 => 0,
+                fuel => fuel - warm.store.get_fuel().unwrap_or(0),
+            },
+            peak_memory: warm.store.data().peak_memory(),
+            host_calls: record.host_calls,
+        };
         let result = match outcome {
             Ok(Ok(nodes)) => {
                 self.warm = Some(warm);
-                reply::validate(&nodes)
-                    .map(|()| nodes)
-                    .map_err(CallError::MalformedReply)
+                match record.over_budget {
+                    Some(why) => Err(CallError::Budget(why)),
+                    None => check_reply(nodes, config.max_reply_bytes),
+                }
             }
             Ok(Err(error)) => {
                 self.warm = Some(warm);
-                Err(CallError::Guest(error_line(&error)))
+                match record.over_budget {
+                    Some(why) => Err(CallError::Budget(why)),
+                    None => Err(CallError::Guest(error_line(&error))),
+                }
             }
             // The instance may be in any state after a trap: drop it.
-            Err(trap) => match trap.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => Err(CallError::Deadline(deadline_ms)),
-                _ => Err(CallError::Trap(one_line(&trap))),
-            },
+            Err(trap) => Err(classify_trap(&trap, &config, refused_growth)),
         };
         // All or nothing: a failed call leaves no write behind.
         if result.is_err() {
-            for failure in undo.rollback(backend) {
+            for failure in record.undo.rollback(backend) {
                 backend.log(
                     crate::LogLevel::Warn,
                     &self.info.name,
@@ -220,14 +277,68 @@ impl Library {
     }
 }
 
+/// A well-formed reply within the reply budget.
+fn check_reply(nodes: Vec<Node>, max_bytes: usize) -> Result<Vec<Node>, CallError> {
+    reply::validate(&nodes).map_err(CallError::MalformedReply)?;
+    let bytes: usize = nodes.iter().map(reply::string_bytes).sum();
+    if bytes > max_bytes {
+        return Err(CallError::Budget(format!(
+            "reply of {bytes} bytes, over the limit of {max_bytes}"
+        )));
+    }
+    Ok(nodes)
+}
+
+/// Names why a call trapped: a budget, a kill, or the guest's own fault.
+fn classify_trap(
+    trap: &wasmtime::Error,
+    config: &crate::EngineConfig,
+    refused_growth: Option<usize>,
+) -> CallError {
+    if let Some(interrupted) = trap.downcast_ref::<Interrupted>() {
+        return match interrupted {
+            Interrupted::Deadline => CallError::Deadline(config.deadline_ms),
+            Interrupted::Killed => CallError::Killed,
+        };
+    }
+    match trap.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Deadline(config.deadline_ms),
+        Some(Trap::OutOfFuel) => {
+            CallError::Budget(format!("more than {} fuel in one call", config.fuel))
+        }
+        _ => match refused_growth {
+            Some(asked) => CallError::Budget(format!(
+                "linear memory of {asked} bytes asked for, over the limit of {} ({})",
+                config.memory_bytes,
+                one_line(trap)
+            )),
+            None => CallError::Trap(one_line(trap)),
+        },
+    }
+}
+
 /// The declared keys as the guest receives them (held by the call scope).
 fn declarations_keys(store: &mut Store<HostState>) -> Vec<Vec<u8>> {
     store.data().declared_keys().to_vec()
 }
 
 fn instantiate(engine: &Engine, pre: &PatternPre<HostState>, name: &str) -> Result<Warm, String> {
-    let mut store = Store::new(&engine.inner.engine, HostState::new(name.to_string()));
+    let state = HostState::new(name.to_string(), engine.config().memory_bytes);
+    let mut store = Store::new(&engine.inner.engine, state);
+    store.limiter(|state| state);
     store.set_epoch_deadline(deadline_ticks(DEFAULT_DEADLINE_MS));
+    let control = engine.inner.control.clone();
+    store.epoch_deadline_callback(move |mut ctx| match ctx.data_mut().check(&control.kill) {
+        Ok(next) => Ok(UpdateDeadline::Continue(deadline_ticks(
+            next.as_millis() as u64
+        ))),
+        Err(why) => Err(why.into()),
+    });
+    if engine.config().fuel > 0 {
+        store
+            .set_fuel(engine.config().fuel)
+            .map_err(|e| one_line(&e))?;
+    }
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| format!("could not instantiate library '{name}': {}", one_line(&e)))?;

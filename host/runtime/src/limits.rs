@@ -41,3 +41,32 @@ pub const MAX_REPLY_NODES: usize = 1_000_000;
 /// Longest library or function name. Names appear in commands, logs and
 /// metrics labels; 64 characters is plenty and keeps them readable.
 pub const MAX_NAME_LEN: usize = 64;
+
+/// Default linear-memory budget of a library instance. A Rust pattern needs
+/// about a MiB; JS and Python guests start at a few tens of MiB; 128 MiB
+/// leaves them room while a memory bomb stops long before the pool's
+/// per-memory ceiling ([`MAX_GUEST_MEMORY_BYTES`]).
+pub const DEFAULT_MEMORY_BYTES: usize = 128 * 1024 * 1024;
+
+/// Default most host calls (Redis commands, clock, randomness, log lines) in
+/// one call. A pattern makes a handful; 100 000 at about a microsecond each
+/// is a tenth of a second, and stops a runaway loop of commands long before
+/// the deadline would.
+pub const DEFAULT_MAX_HOST_CALLS: u64 = 100_000;
+
+/// Upper bound accepted for the host-call budget setting.
+pub const MAX_HOST_CALLS: u64 = 100_000_000;
+
+/// Default largest reply of one call, in bytes of strings. Redis's own
+/// `proto-max-bulk-len` is 512 MB, but a pattern's reply is a few values;
+/// 64 MiB bounds what a runaway reply costs Redis's output buffers.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Upper bound accepted for the reply-size setting: Redis's largest bulk.
+pub const MAX_REPLY_BYTES: usize = 512 * 1024 * 1024;
+
+/// How often a running call stops to check for `PATTERN.KILL`, its deadline,
+/// and to let Redis serve other clients (`RedisModule_Yield`, which answers
+/// them `-BUSY` once the call has run past `busy-reply-threshold`, as for a
+/// long Lua script). Short calls never reach it.
+pub const CHECK_INTERVAL_MS: u64 = 10;

@@ -42,6 +42,16 @@ pub fn validate(nodes: &[Node]) -> Result<(), String> {
     }
 }
 
+/// Bytes of string data a node carries (its share of a reply's size).
+pub fn string_bytes(node: &Node) -> usize {
+    match node {
+        Node::Bulk(b) => b.len(),
+        Node::Status(s) | Node::Error(s) | Node::BigNumber(s) => s.len(),
+        Node::Verbatim(v) => v.text.len(),
+        _ => 0,
+    }
+}
+
 /// Number of direct subtrees that follow an aggregate node.
 pub fn children(node: &Node) -> u64 {
     match node {

@@ -102,7 +102,7 @@ fn statistics(out: &mut Vec<Node>, entry: &Entry) {
         out.push(text("functions"));
         out.push(Node::Array(library.info().functions.len() as u32));
         for (f, s) in library.stats() {
-            map(out, 5, |out| {
+            map(out, 8, |out| {
                 out.extend([text("name"), text(&f.name)]);
                 out.extend([text("calls"), Node::Integer(s.calls as i64)]);
                 out.extend([text("errors"), Node::Integer(s.errors as i64)]);
@@ -113,6 +113,12 @@ fn statistics(out: &mut Vec<Node>, entry: &Entry) {
                 out.extend([
                     text("mean_us"),
                     Node::Integer(s.mean_time().as_micros() as i64),
+                ]);
+                out.extend([text("host_calls"), Node::Integer(s.host_calls as i64)]);
+                out.extend([text("fuel"), Node::Integer(s.fuel as i64)]);
+                out.extend([
+                    text("peak_memory_bytes"),
+                    Node::Integer(s.peak_memory as i64),
                 ]);
             });
         }

@@ -5,6 +5,8 @@
 //! | `PATTERN.LOAD [REPLACE] <component>` | write, deny-oom, deny-script | [`load`] |
 //! | `PATTERN.CALL <lib>.<fn> numkeys key... arg...` | write, deny-oom, deny-script, keys by getkeys-api | [`call`] |
 //! | `PATTERN.CALL_RO ...` | readonly, deny-script, keys by getkeys-api | [`call`] |
+//! | `PATTERN.PROFILE ...` (a call, plus what it used) | as `PATTERN.CALL` | [`call`] |
+//! | `PATTERN.KILL` | allow-busy | [`call`] |
 //! | `PATTERN.LIST`, `PATTERN.DESCRIBE <lib>`, `PATTERN.STATS [lib]` | readonly | [`admin`] |
 //! | `PATTERN.DELETE <lib>` | write | [`admin`] |
 //! | `PATTERN.VERSIONS <lib>` | readonly | [`admin`] |
@@ -26,7 +28,7 @@ type Handler = unsafe extern "C" fn(
 
 /// Registers every command.
 pub fn register(ctx: &Context) -> Result<(), String> {
-    let commands: [(&str, Handler, &str); 9] = [
+    let commands: [(&str, Handler, &str); 11] = [
         ("PATTERN.LOAD", load::command, "write deny-oom deny-script"),
         (
             "PATTERN.CALL",
@@ -38,6 +40,12 @@ pub fn register(ctx: &Context) -> Result<(), String> {
             call::command_ro,
             "readonly deny-script getkeys-api",
         ),
+        (
+            "PATTERN.PROFILE",
+            call::command_profile,
+            "write deny-oom deny-script getkeys-api",
+        ),
+        ("PATTERN.KILL", call::kill, "allow-busy fast"),
         ("PATTERN.LIST", admin::list, "readonly"),
         ("PATTERN.DESCRIBE", admin::describe, "readonly"),
         ("PATTERN.STATS", admin::stats, "readonly"),

@@ -40,6 +40,17 @@ impl Library for Hostile {
                     "write_then_fail",
                     "writes its first key, then returns an error",
                 ),
+                function("memory_bomb", "allocates 1 MiB blocks until it cannot"),
+                function("recursion", "recurses until the stack is exhausted"),
+                function("giant_reply", "returns a string of <n> bytes"),
+                function(
+                    "host_calls",
+                    "reads its first key <n> times, ignoring errors, then succeeds",
+                ),
+                function(
+                    "write_then_spin",
+                    "writes its first key, then loops until stopped",
+                ),
                 function(
                     "fail_after_writes",
                     "writes every declared key by its type, runs the command in its \
@@ -70,6 +81,25 @@ impl Library for Hostile {
                 }
             }
             "fail_after_writes" => fail_after_writes(&keys, &args),
+            "memory_bomb" => {
+                let mut blocks: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    blocks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            "recursion" => Ok(Reply::Int(recurse(std::hint::black_box(0)) as i64)),
+            "giant_reply" => Ok(Reply::Bulk(vec![b'x'; args.u64(0, "n")? as usize])),
+            "host_calls" => {
+                let n = args.u64(0, "n")?;
+                for _ in 0..n {
+                    let _ = redis::get(&keys[0]);
+                }
+                Ok(Reply::Int(n as i64))
+            }
+            "write_then_spin" => {
+                redis::set(&keys[0], b"written", SetOptions::default())?;
+                endless()
+            }
             "command" | "sneaky_command" => {
                 let name = args.str(0, "command")?.to_string();
                 let rest: Vec<&[u8]> = (1..args.len())
@@ -160,6 +190,16 @@ fn fail_after_writes(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
         "endless" => endless(),
         other => Err(Error::guest(format!("ERR unknown mode '{other}'"))),
     }
+}
+
+/// Deep recursion with a frame the optimiser cannot remove; the base case
+/// is never reached in practice (the stack runs out first).
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let frame = std::hint::black_box([depth; 16]);
+    recurse(depth + 1) + frame[depth as usize % 16]
 }
 
 fn unreachable_instruction() -> ! {
