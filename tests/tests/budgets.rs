@@ -127,7 +127,12 @@ fn profile_and_stats_report_what_calls_used() {
         .query(&mut con)
         .unwrap();
     let text = format!("{stats:?}");
-    for field in ["host_calls", "peak_memory_bytes", "fuel"] {
+    for field in [
+        "host_calls",
+        "peak_memory_bytes",
+        "fuel",
+        "instance_memory_bytes",
+    ] {
         assert!(text.contains(field), "{field} in {text}");
     }
 }

@@ -1,8 +1,11 @@
 //! `cargo xtask bench [--quick]`: each library function against its Lua twin
 //! (`bench/lua/`) on the same Redis, in the same run, with `redis-benchmark`
-//! (50 clients, pipeline 1 and 16, two rounds alternating engine and Lua).
-//! Prints ops/s, p50 and p99 of each, and the ratio engine/Lua. Then HTTP
-//! calls through the gateway against direct `PATTERN.CALL` (`bench_http`).
+//! (50 clients, pipeline 1 and 16, two rounds alternating engine, `EVALSHA`
+//! and `FCALL`: the twins are also loaded as one Redis Functions library).
+//! Prints ops/s, p50 and p99 of each, and the ratio engine/Lua against the
+//! faster Lua path. Then each library's resident memory with its warm
+//! instance, and HTTP calls through the gateway against direct
+//! `PATTERN.CALL` (`bench_http`).
 
 use crate::build;
 use anyhow::{bail, Context, Result};
@@ -28,6 +31,34 @@ const PAIRS: &[Pair] = &[
         args: &["1000000", "60"],
     },
     Pair {
+        name: "sliding_log",
+        target: "ratelimit.sliding_log",
+        lua: "sliding_log.lua",
+        keys: &["sl:__rand_int__"],
+        args: &["1000000", "60000"],
+    },
+    Pair {
+        name: "sliding_counter",
+        target: "ratelimit.sliding_counter",
+        lua: "sliding_counter.lua",
+        keys: &["sc:__rand_int__"],
+        args: &["1000000", "60"],
+    },
+    Pair {
+        name: "token_bucket",
+        target: "ratelimit.token_bucket",
+        lua: "token_bucket.lua",
+        keys: &["tb:__rand_int__"],
+        args: &["1000000", "1000"],
+    },
+    Pair {
+        name: "gcra",
+        target: "ratelimit.gcra",
+        lua: "gcra.lua",
+        keys: &["gcra:__rand_int__"],
+        args: &["1000000", "1000", "1"],
+    },
+    Pair {
         name: "lock.acquire",
         target: "lock.acquire",
         lua: "lock_acquire.lua",
@@ -42,6 +73,25 @@ const PAIRS: &[Pair] = &[
         args: &["owner-1"],
     },
 ];
+
+/// The name of a twin as a Redis function: its file name without `.lua`.
+fn function_name(lua_file: &str) -> &str {
+    lua_file.trim_end_matches(".lua")
+}
+
+/// Every twin as one Redis Functions library (`FUNCTION LOAD`): a script's
+/// body runs unchanged as a function of `KEYS` and `ARGV`.
+fn functions_library(lua_dir: &std::path::Path) -> Result<String> {
+    let mut library = String::from("#!lua name=pattern_twins\n");
+    for pair in PAIRS {
+        let body = std::fs::read_to_string(lua_dir.join(pair.lua))?;
+        library.push_str(&format!(
+            "redis.register_function('{}', function(KEYS, ARGV)\n{body}\nend)\n",
+            function_name(pair.lua)
+        ));
+    }
+    Ok(library)
+}
 
 struct Sample {
     ops: f64,
@@ -83,6 +133,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .spawn()
             .context("starting redis-server")?,
     );
+    let server_pid = _server.0.id();
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
     let started = Instant::now();
     let mut con = loop {
@@ -102,17 +153,23 @@ pub fn run(args: &[String]) -> Result<()> {
             .query(&mut con)?;
     }
     let lua_dir = build::workspace_root().join("bench/lua");
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("REPLACE")
+        .arg(functions_library(&lua_dir)?)
+        .query(&mut con)?;
     println!(
-        "redis-benchmark: 50 clients, {requests} requests per run, 2 rounds; best round shown"
+        "redis-benchmark: 50 clients, {requests} requests per run, 2 rounds; best round shown; ratio = engine / faster Lua"
     );
     println!(
-        "{:<14} {:>4} {:>12} {:>8} {:>8} {:>12} {:>8} {:>8} {:>7}",
+        "{:<16} {:>4} {:>11} {:>7} {:>7} {:>11} {:>11} {:>7} {:>7} {:>6}",
         "function",
         "pipe",
         "engine op/s",
         "p50 ms",
         "p99 ms",
-        "lua op/s",
+        "evalsha",
+        "fcall op/s",
         "p50 ms",
         "p99 ms",
         "ratio"
@@ -123,18 +180,20 @@ pub fn run(args: &[String]) -> Result<()> {
             .arg("LOAD")
             .arg(script)
             .query(&mut con)?;
+        let with_keys = |mut cmd: Vec<String>| {
+            cmd.push(pair.keys.len().to_string());
+            cmd.extend(pair.keys.iter().chain(pair.args).map(|s| s.to_string()));
+            cmd
+        };
+        let call = with_keys(vec!["PATTERN.CALL".into(), pair.target.into()]);
+        let evalsha = with_keys(vec!["EVALSHA".into(), sha]);
+        let fcall = with_keys(vec!["FCALL".into(), function_name(pair.lua).into()]);
         for pipeline in [1, 16] {
-            let mut engine = Vec::new();
-            let mut lua = Vec::new();
+            let (mut engine, mut eval, mut function) = (Vec::new(), Vec::new(), Vec::new());
             for _round in 0..2 {
-                let mut call = vec!["PATTERN.CALL".to_string(), pair.target.into()];
-                let mut evalsha = vec!["EVALSHA".to_string(), sha.clone()];
-                for cmd in [&mut call, &mut evalsha] {
-                    cmd.push(pair.keys.len().to_string());
-                    cmd.extend(pair.keys.iter().chain(pair.args).map(|s| s.to_string()));
-                }
                 engine.push(benchmark(port, pipeline, requests, &call)?);
-                lua.push(benchmark(port, pipeline, requests, &evalsha)?);
+                eval.push(benchmark(port, pipeline, requests, &evalsha)?);
+                function.push(benchmark(port, pipeline, requests, &fcall)?);
             }
             let best = |samples: Vec<Sample>| {
                 samples
@@ -142,25 +201,82 @@ pub fn run(args: &[String]) -> Result<()> {
                     .max_by(|a, b| a.ops.total_cmp(&b.ops))
                     .expect("two rounds")
             };
-            let (e, l) = (best(engine), best(lua));
+            let (e, l, f) = (best(engine), best(eval), best(function));
             println!(
-                "{:<14} {:>4} {:>12.0} {:>8.3} {:>8.3} {:>12.0} {:>8.3} {:>8.3} {:>7.2}",
+                "{:<16} {:>4} {:>11.0} {:>7.3} {:>7.3} {:>11.0} {:>11.0} {:>7.3} {:>7.3} {:>6.2}",
                 pair.name,
                 pipeline,
                 e.ops,
                 e.p50_ms,
                 e.p99_ms,
                 l.ops,
-                l.p50_ms,
-                l.p99_ms,
-                e.ops / l.ops
+                f.ops,
+                f.p50_ms,
+                f.p99_ms,
+                e.ops / l.ops.max(f.ops)
             );
         }
     }
+    resident_memory(&mut con, server_pid)?;
     let redis_url = format!("redis://127.0.0.1:{port}/");
     let gateway = crate::bench_http::start_gateway(&gateway_binary, &redis_url)?;
     crate::bench_http::run(&gateway, &redis_url, if quick { 200 } else { 2000 })?;
     Ok(())
+}
+
+/// Each library's resident memory with its warm instance: Redis's RSS
+/// after loading the library again (a fresh warm instance) minus before,
+/// and the instance's linear memory (`instance_memory_bytes` of
+/// `PATTERN.STATS`).
+fn resident_memory(con: &mut redis::Connection, pid: u32) -> Result<()> {
+    let rss_kib = || -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmRSS")
+    };
+    println!(
+        "{:<12} {:>14} {:>20}",
+        "library", "RSS delta KiB", "linear memory KiB"
+    );
+    for (_, name) in build::BUNDLED {
+        let _: u64 = redis::cmd("PATTERN.DELETE").arg(*name).query(con)?;
+        let before = rss_kib()?;
+        let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
+        let _: Vec<String> = redis::cmd("PATTERN.LOAD").arg(bytes).query(con)?;
+        let after = rss_kib()?;
+        let stats: redis::Value = redis::cmd("PATTERN.STATS").arg(*name).query(con)?;
+        let linear = field(&stats, b"instance_memory_bytes") / 1024;
+        println!(
+            "{name:<12} {:>14} {linear:>20}",
+            after as i64 - before as i64
+        );
+    }
+    Ok(())
+}
+
+/// The largest integer named `name` anywhere in a reply.
+fn field(reply: &redis::Value, name: &[u8]) -> u64 {
+    let named = |k: &redis::Value, v: &redis::Value| match (k, v) {
+        (redis::Value::BulkString(k), redis::Value::Int(n)) if k == name => *n as u64,
+        _ => 0,
+    };
+    match reply {
+        redis::Value::Array(items) => items
+            .windows(2)
+            .map(|pair| named(&pair[0], &pair[1]))
+            .chain(items.iter().map(|item| field(item, name)))
+            .max()
+            .unwrap_or(0),
+        redis::Value::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| named(k, v).max(field(v, name)))
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// One `redis-benchmark` run; parses its CSV line.

@@ -113,6 +113,13 @@ impl Library {
         })
     }
 
+    /// The warm instance's linear memory in bytes (0 when none is warm).
+    pub fn instance_memory(&self) -> usize {
+        self.warm
+            .as_ref()
+            .map_or(0, |warm| warm.store.data().peak_memory())
+    }
+
     /// What the latest call (successful or not) used of its budgets.
     pub fn last_usage(&self) -> CallUsage {
         self.last_usage

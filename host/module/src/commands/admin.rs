@@ -92,12 +92,14 @@ fn description(out: &mut Vec<Node>, entry: &Entry) {
 
 fn statistics(out: &mut Vec<Node>, entry: &Entry) {
     let library = entry.current();
-    map(out, 3, |out| {
+    map(out, 4, |out| {
         out.extend([
             text("name"),
             text(library.name()),
             text("version"),
             text(library.version()),
+            text("instance_memory_bytes"),
+            Node::Integer(library.instance_memory() as i64),
         ]);
         out.push(text("functions"));
         out.push(Node::Array(library.info().functions.len() as u32));
