@@ -212,3 +212,20 @@ fn a_successful_call_keeps_all_its_writes() {
     let echoed: Value = call(&mut con, "hostile.echo", &["k"], &["a"]).unwrap();
     assert!(matches!(echoed, Value::Array(_)));
 }
+
+/// The switch that exists only to measure all-or-nothing's cost: off, a
+/// failed call keeps its partial writes, as a Lua script does.
+#[test]
+fn without_all_or_nothing_a_failed_call_keeps_its_writes() {
+    let server = Server::with(ServerOptions {
+        module_args: vec!["ALL_OR_NOTHING".into(), "no".into()],
+        ..Default::default()
+    });
+    server.load("hostile");
+    let mut con = server.connection();
+    seed(&mut con);
+    let before = snapshot(&mut con);
+    fail(&mut con, "error", &[]);
+    let after = snapshot(&mut con);
+    assert_ne!(before, after, "the partial writes stay");
+}

@@ -74,6 +74,87 @@ const PAIRS: &[Pair] = &[
     },
 ];
 
+/// Starts a `redis-server` with the module (and `module_args`) and the
+/// bundled libraries; returns it, its port and a connection.
+fn start_redis(
+    module: &std::path::Path,
+    module_args: &[&str],
+) -> Result<(Server, u16, redis::Connection)> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let server = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--loadmodule")
+            .arg(module)
+            .args(module_args)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting redis-server")?,
+    );
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let started = Instant::now();
+    let mut con = loop {
+        match client.get_connection() {
+            Ok(con) => break con,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => bail!("redis-server did not start: {e}"),
+        }
+    };
+    for (_, name) in build::BUNDLED {
+        let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
+        let _: Vec<String> = redis::cmd("PATTERN.LOAD")
+            .arg("REPLACE")
+            .arg(bytes)
+            .query(&mut con)?;
+    }
+    Ok((server, port, con))
+}
+
+/// What all-or-nothing costs: each function on this server against a
+/// second one started with `ALL_OR_NOTHING no` (failed calls keep their
+/// writes, as in Lua), alternating, two rounds.
+fn all_or_nothing_cost(module: &std::path::Path, port: u16, requests: u32) -> Result<()> {
+    let (_plain, plain_port, _) = start_redis(module, &["ALL_OR_NOTHING", "no"])?;
+    println!("all-or-nothing cost: op/s with the undo log, without it, and the ratio");
+    println!(
+        "{:<16} {:>4} {:>11} {:>11} {:>6}",
+        "function", "pipe", "undo op/s", "plain op/s", "ratio"
+    );
+    for pair in PAIRS {
+        let mut call = vec![
+            "PATTERN.CALL".to_string(),
+            pair.target.into(),
+            pair.keys.len().to_string(),
+        ];
+        call.extend(pair.keys.iter().chain(pair.args).map(|s| s.to_string()));
+        for pipeline in [1, 16] {
+            let (mut with, mut without) = (0f64, 0f64);
+            for _round in 0..2 {
+                with = with.max(benchmark(port, pipeline, requests, &call)?.ops);
+                without = without.max(benchmark(plain_port, pipeline, requests, &call)?.ops);
+            }
+            println!(
+                "{:<16} {:>4} {with:>11.0} {without:>11.0} {:>6.2}",
+                pair.name,
+                pipeline,
+                with / without
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The name of a twin as a Redis function: its file name without `.lua`.
 fn function_name(lua_file: &str) -> &str {
     lua_file.trim_end_matches(".lua")
@@ -114,44 +195,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let module = build::module(true)?;
     let gateway_binary = build::gateway(true)?;
     build::components(&[])?;
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let _server = Server(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--loadmodule")
-            .arg(&module)
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting redis-server")?,
-    );
+    let (_server, port, mut con) = start_redis(&module, &[])?;
     let server_pid = _server.0.id();
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-    let started = Instant::now();
-    let mut con = loop {
-        match client.get_connection() {
-            Ok(con) => break con,
-            Err(_) if started.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => bail!("redis-server did not start: {e}"),
-        }
-    };
-    for (_, name) in build::BUNDLED {
-        let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
-        let _: Vec<String> = redis::cmd("PATTERN.LOAD")
-            .arg("REPLACE")
-            .arg(bytes)
-            .query(&mut con)?;
-    }
     let lua_dir = build::workspace_root().join("bench/lua");
     let _: String = redis::cmd("FUNCTION")
         .arg("LOAD")
@@ -218,6 +263,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     resident_memory(&mut con, server_pid)?;
+    all_or_nothing_cost(&module, port, requests)?;
     let redis_url = format!("redis://127.0.0.1:{port}/");
     let gateway = crate::bench_http::start_gateway(&gateway_binary, &redis_url)?;
     crate::bench_http::run(&gateway, &redis_url, if quick { 200 } else { 2000 })?;

@@ -1,6 +1,8 @@
 //! Module arguments: `--loadmodule libpattern_engine.so [DEADLINE_MS <ms>]
 //! [FUEL <n>] [MEMORY_MB <mib>] [MAX_HOST_CALLS <n>] [MAX_REPLY_BYTES <n>]
-//! [VERSIONS_KEPT <n>]`: the per-call budgets, and the versions kept.
+//! [ALL_OR_NOTHING yes|no] [VERSIONS_KEPT <n>]`: the per-call budgets,
+//! whether failed calls are undone (yes; no only to measure its cost), and
+//! the versions kept.
 
 use crate::registry::{DEFAULT_VERSIONS_KEPT, MAX_VERSIONS_KEPT};
 use pattern_runtime::EngineConfig;
@@ -14,7 +16,8 @@ pub struct ModuleConfig {
     pub versions_kept: usize,
 }
 
-const KNOWN: &str = "DEADLINE_MS, FUEL, MEMORY_MB, MAX_HOST_CALLS, MAX_REPLY_BYTES, VERSIONS_KEPT";
+const KNOWN: &str =
+    "DEADLINE_MS, FUEL, MEMORY_MB, MAX_HOST_CALLS, MAX_REPLY_BYTES, ALL_OR_NOTHING, VERSIONS_KEPT";
 
 /// Parses the module's arguments (names are case-insensitive).
 pub fn parse(args: &[RedisString]) -> Result<ModuleConfig, String> {
@@ -41,6 +44,13 @@ fn parse_words(words: &[String]) -> Result<ModuleConfig, String> {
             "MEMORY_MB" => config.memory_bytes = (number()? as usize).saturating_mul(1 << 20),
             "MAX_HOST_CALLS" => config.max_host_calls = number()?,
             "MAX_REPLY_BYTES" => config.max_reply_bytes = number()? as usize,
+            "ALL_OR_NOTHING" => {
+                config.all_or_nothing = match value.to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(format!("ALL_OR_NOTHING must be yes or no, got '{value}'")),
+                }
+            }
             "VERSIONS_KEPT" => {
                 versions_kept = value
                     .parse()
@@ -83,6 +93,8 @@ mod tests {
             "50",
             "MAX_REPLY_BYTES",
             "4096",
+            "ALL_OR_NOTHING",
+            "no",
         ])
         .unwrap();
         assert_eq!((config.engine.deadline_ms, config.versions_kept), (250, 3));
@@ -90,6 +102,8 @@ mod tests {
         assert_eq!(config.engine.memory_bytes, 32 << 20);
         assert_eq!(config.engine.max_host_calls, 50);
         assert_eq!(config.engine.max_reply_bytes, 4096);
+        assert!(!config.engine.all_or_nothing);
+        assert!(parse(&[]).unwrap().engine.all_or_nothing);
         assert_eq!(parse(&[]).unwrap().versions_kept, DEFAULT_VERSIONS_KEPT);
         for bad in [
             &["VERSIONS_KEPT", "0"][..],
@@ -101,6 +115,7 @@ mod tests {
             &["MEMORY_MB", "100000"],
             &["MAX_HOST_CALLS", "-1"],
             &["MAX_REPLY_BYTES", "0"],
+            &["ALL_OR_NOTHING", "maybe"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

@@ -34,6 +34,10 @@ pub struct EngineConfig {
     pub max_host_calls: u64,
     /// Largest reply of one call, in bytes of strings.
     pub max_reply_bytes: usize,
+    /// Undo a failed call's writes (the default). Off, a failed call keeps
+    /// its partial writes, as a Lua script does: only for measuring what
+    /// all-or-nothing costs.
+    pub all_or_nothing: bool,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +48,7 @@ impl Default for EngineConfig {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             max_host_calls: DEFAULT_MAX_HOST_CALLS,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            all_or_nothing: true,
         }
     }
 }

@@ -50,6 +50,7 @@ struct CallScope {
     dynamic_keys: bool,
     /// The written keys as they were, to put back if the call fails.
     undo: UndoLog,
+    all_or_nothing: bool,
     started: Instant,
     deadline: Duration,
     host_calls: u64,
@@ -71,6 +72,8 @@ pub struct CallDeclarations {
     pub dynamic_keys: bool,
     pub deadline: Duration,
     pub max_host_calls: u64,
+    /// Save written keys so a failed call can be undone (see [`UndoLog`]).
+    pub all_or_nothing: bool,
 }
 
 /// What a call left behind for the host to act on.
@@ -149,6 +152,7 @@ impl HostState {
             read_only: declarations.read_only,
             dynamic_keys: declarations.dynamic_keys,
             undo: UndoLog::default(),
+            all_or_nothing: declarations.all_or_nothing,
             started: Instant::now(),
             deadline: declarations.deadline,
             host_calls: 0,
@@ -256,7 +260,7 @@ impl HostState {
         for &position in &cmd.key_positions {
             scope.check_key(&cmd.args[position], &*backend)?;
         }
-        if cmd.writes {
+        if cmd.writes && scope.all_or_nothing {
             for &position in &cmd.key_positions {
                 scope
                     .undo

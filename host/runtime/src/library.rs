@@ -191,6 +191,7 @@ impl Library {
             dynamic_keys: described.dynamic_keys,
             deadline: Duration::from_millis(config.deadline_ms),
             max_host_calls: config.max_host_calls,
+            all_or_nothing: config.all_or_nothing,
         };
         let started = Instant::now();
         let control = self.engine.inner.control.clone();
