@@ -131,6 +131,20 @@ impl Gateway {
         request(&self.url, method, path, token, body)
     }
 
+    /// Uploads the component `name` as a new library version; returns the
+    /// version.
+    pub fn upload(&self, name: &str) -> String {
+        let path = format!("/v1/libraries/{name}");
+        let response = self.request("PUT", &path, None, &crate::component(name));
+        assert_eq!(
+            response.status,
+            201,
+            "uploading {name}: {}",
+            response.text()
+        );
+        response.json()["version"].as_str().unwrap().to_string()
+    }
+
     /// Stops it with SIGTERM and waits; true when it exited by itself.
     pub fn terminate(&mut self) -> bool {
         let _ = Command::new("kill")

@@ -4,13 +4,19 @@
 //! Artifacts come from `cargo xtask test` (which builds them first): the
 //! module at `target/debug/libpattern_engine.so`, components in
 //! `target/components/`.
+//!
+//! - [`cluster`]: a local 6-node Redis Cluster from `deploy/`.
+//! - [`http`]: an HTTP client and a running gateway.
+//! - [`load`]: a steady load of calls through a gateway, for failover tests.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
 pub mod http;
+pub mod load;
 
 pub use redis;
 
@@ -78,6 +84,8 @@ pub struct ServerOptions {
     pub dir: Option<PathBuf>,
     /// Reuse this port (restart tests).
     pub port: Option<u16>,
+    /// A configuration file read first (the options above override it).
+    pub config: Option<PathBuf>,
 }
 
 /// A running `redis-server`, stopped when dropped.
@@ -116,6 +124,9 @@ impl Server {
             }
         };
         let mut cmd = Command::new("redis-server");
+        if let Some(config) = &options.config {
+            cmd.arg(config);
+        }
         cmd.args([
             "--port",
             &port.to_string(),
@@ -176,6 +187,11 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A new connection, or why there is none.
+    pub fn connection_checked(&self) -> redis::RedisResult<redis::Connection> {
+        self.try_connection()
     }
 
     /// A new connection.
@@ -289,6 +305,24 @@ pub fn fields(value: &redis::Value) -> std::collections::HashMap<String, redis::
             .collect(),
         other => panic!("not a map: {other:?}"),
     }
+}
+
+/// Library name → current version on `server` (`PATTERN.LIST`).
+pub fn libraries(server: &Server) -> std::collections::BTreeMap<String, String> {
+    let listed: Vec<redis::Value> = redis::cmd("PATTERN.LIST")
+        .query(&mut server.connection())
+        .unwrap();
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("not a string: {other:?}"),
+    };
+    listed
+        .iter()
+        .map(|entry| {
+            let f = fields(entry);
+            (text(&f["name"]), text(&f["version"]))
+        })
+        .collect()
 }
 
 /// `component` with a custom section appended: the same library, other

@@ -45,7 +45,14 @@ fn upload_call_same_bytes_rollback_delete() {
         .collect();
     assert_eq!(
         names,
-        ["acquire", "release", "extend", "try_acquire", "holder"]
+        [
+            "acquire",
+            "release",
+            "extend",
+            "try_acquire",
+            "holder",
+            "fence"
+        ]
     );
 
     let again = gateway.request("PUT", "/v1/libraries/lock", None, &v1_bytes);

@@ -100,3 +100,62 @@ fn lock_matches_its_lua_twin() {
         assert_eq!(engine, twin, "{function} {args:?}");
     }
 }
+
+#[test]
+fn session_get_matches_its_lua_twin() {
+    let server = Server::start();
+    server.load("session");
+    let mut con = server.connection();
+    let script = lua("session_get.lua");
+    let token: String = call(
+        &mut con,
+        "session.create",
+        &["sess:{u1}:index"],
+        &["sess:{u1}:", "u1", "payload", "IDLE", "60"],
+    )
+    .unwrap();
+    let key = format!("sess:{{u1}}:{token}");
+    for _ in 0..3 {
+        let engine: Value = call(&mut con, "session.get", &[&key], &[]).unwrap();
+        let ttl_engine: i64 = redis::cmd("PTTL").arg(&key).query(&mut con).unwrap();
+        let twin = eval(&mut con, &script, &[&key], &[]);
+        let ttl_twin: i64 = redis::cmd("PTTL").arg(&key).query(&mut con).unwrap();
+        assert_eq!(engine, twin);
+        assert!(
+            (ttl_engine - ttl_twin).abs() <= 50,
+            "{ttl_engine} {ttl_twin}"
+        );
+        assert!(ttl_twin > 59_000, "the idle timeout slid: {ttl_twin}");
+    }
+    let missing: Value = call(&mut con, "session.get", &["sess:{u1}:nope"], &[]).unwrap();
+    assert_eq!(missing, eval(&mut con, &script, &["sess:{u1}:nope"], &[]));
+    assert_eq!(missing, Value::Nil);
+}
+
+#[test]
+fn cache_xfetch_matches_its_lua_twin() {
+    let server = Server::start();
+    server.load("cache");
+    let mut con = server.connection();
+    let script = lua("cache_xfetch.lua");
+    // Fresh with no delta: never early. Stale: always. Missing: always.
+    let _: i64 = call(&mut con, "cache.set", &["fresh"], &["v", "600000"]).unwrap();
+    let _: i64 = call(
+        &mut con,
+        "cache.set",
+        &["stale"],
+        &["v", "1", "JITTER", "0", "STALE", "600000"],
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    for key in ["fresh", "stale", "missing"] {
+        for beta in ["1", "3"] {
+            let engine: Value = call(&mut con, "cache.xfetch", &[key], &[beta]).unwrap();
+            assert_eq!(
+                engine,
+                eval(&mut con, &script, &[key], &[beta]),
+                "{key} β {beta}"
+            );
+        }
+    }
+}

@@ -20,6 +20,62 @@ struct Pair {
     lua: &'static str,
     keys: &'static [&'static str],
     args: &'static [&'static str],
+    /// Prepares the data the function reads (on the engine's Redis); the
+    /// keys it returns replace `keys`.
+    setup: Option<Setup>,
+}
+
+/// Prepares a pair's data; returns its keys.
+type Setup = fn(&mut redis::Connection) -> Result<Vec<String>>;
+
+impl Pair {
+    /// `command target numkeys keys... args...` with the pair's keys.
+    fn command(&self, command: &str, target: &str, keys: &[String]) -> Vec<String> {
+        let mut cmd = vec![
+            command.to_string(),
+            target.to_string(),
+            keys.len().to_string(),
+        ];
+        cmd.extend(keys.iter().cloned());
+        cmd.extend(self.args.iter().map(|a| a.to_string()));
+        cmd
+    }
+
+    fn keys(&self, con: &mut redis::Connection) -> Result<Vec<String>> {
+        match self.setup {
+            Some(setup) => setup(con),
+            None => Ok(self.keys.iter().map(|k| k.to_string()).collect()),
+        }
+    }
+}
+
+/// One live session, read by every request (`session.get` slides its TTL).
+fn one_session(con: &mut redis::Connection) -> Result<Vec<String>> {
+    let token: String = redis::cmd("PATTERN.CALL")
+        .arg("session.create")
+        .arg(1)
+        .arg("bench:sess:{u}:index")
+        .arg("bench:sess:{u}:")
+        .arg("user-1")
+        .arg("a session payload of a few dozen bytes, as apps keep")
+        .arg("IDLE")
+        .arg(3600)
+        .query(con)?;
+    Ok(vec![format!("bench:sess:{{u}}:{token}")])
+}
+
+/// One cache entry with a recompute time, read by every request.
+fn one_cache_entry(con: &mut redis::Connection) -> Result<Vec<String>> {
+    let _: i64 = redis::cmd("PATTERN.CALL")
+        .arg("cache.set")
+        .arg(1)
+        .arg("bench:xf")
+        .arg("a cached value")
+        .arg(3_600_000)
+        .arg("DELTA")
+        .arg(100)
+        .query(con)?;
+    Ok(vec!["bench:xf".into()])
 }
 
 const PAIRS: &[Pair] = &[
@@ -29,6 +85,7 @@ const PAIRS: &[Pair] = &[
         lua: "fixed_window.lua",
         keys: &["rl:__rand_int__"],
         args: &["1000000", "60"],
+        setup: None,
     },
     Pair {
         name: "sliding_log",
@@ -36,6 +93,7 @@ const PAIRS: &[Pair] = &[
         lua: "sliding_log.lua",
         keys: &["sl:__rand_int__"],
         args: &["1000000", "60000"],
+        setup: None,
     },
     Pair {
         name: "sliding_counter",
@@ -43,6 +101,7 @@ const PAIRS: &[Pair] = &[
         lua: "sliding_counter.lua",
         keys: &["sc:__rand_int__"],
         args: &["1000000", "60"],
+        setup: None,
     },
     Pair {
         name: "token_bucket",
@@ -50,6 +109,7 @@ const PAIRS: &[Pair] = &[
         lua: "token_bucket.lua",
         keys: &["tb:__rand_int__"],
         args: &["1000000", "1000"],
+        setup: None,
     },
     Pair {
         name: "gcra",
@@ -57,6 +117,7 @@ const PAIRS: &[Pair] = &[
         lua: "gcra.lua",
         keys: &["gcra:__rand_int__"],
         args: &["1000000", "1000", "1"],
+        setup: None,
     },
     Pair {
         name: "lock.acquire",
@@ -64,6 +125,7 @@ const PAIRS: &[Pair] = &[
         lua: "lock_acquire.lua",
         keys: &["lock:{__rand_int__}", "fence:{__rand_int__}"],
         args: &["owner-1", "100"],
+        setup: None,
     },
     Pair {
         name: "lock.release",
@@ -71,6 +133,23 @@ const PAIRS: &[Pair] = &[
         lua: "lock_release.lua",
         keys: &["lock:{__rand_int__}"],
         args: &["owner-1"],
+        setup: None,
+    },
+    Pair {
+        name: "session.get",
+        target: "session.get",
+        lua: "session_get.lua",
+        keys: &[],
+        args: &[],
+        setup: Some(one_session),
+    },
+    Pair {
+        name: "cache.xfetch",
+        target: "cache.xfetch",
+        lua: "cache_xfetch.lua",
+        keys: &[],
+        args: &["1"],
+        setup: Some(one_cache_entry),
     },
 ];
 
@@ -124,25 +203,26 @@ fn start_redis(
 /// What all-or-nothing costs: each function on this server against a
 /// second one started with `ALL_OR_NOTHING no` (failed calls keep their
 /// writes, as in Lua), alternating, two rounds.
-fn all_or_nothing_cost(module: &std::path::Path, port: u16, requests: u32) -> Result<()> {
-    let (_plain, plain_port, _) = start_redis(module, &["ALL_OR_NOTHING", "no"])?;
+fn all_or_nothing_cost(
+    module: &std::path::Path,
+    port: u16,
+    con: &mut redis::Connection,
+    requests: u32,
+) -> Result<()> {
+    let (_plain, plain_port, mut plain_con) = start_redis(module, &["ALL_OR_NOTHING", "no"])?;
     println!("all-or-nothing cost: op/s with the undo log, without it, and the ratio");
     println!(
         "{:<16} {:>4} {:>11} {:>11} {:>6}",
         "function", "pipe", "undo op/s", "plain op/s", "ratio"
     );
     for pair in PAIRS {
-        let mut call = vec![
-            "PATTERN.CALL".to_string(),
-            pair.target.into(),
-            pair.keys.len().to_string(),
-        ];
-        call.extend(pair.keys.iter().chain(pair.args).map(|s| s.to_string()));
+        let call = pair.command("PATTERN.CALL", pair.target, &pair.keys(con)?);
+        let plain_call = pair.command("PATTERN.CALL", pair.target, &pair.keys(&mut plain_con)?);
         for pipeline in [1, 16] {
             let (mut with, mut without) = (0f64, 0f64);
             for _round in 0..2 {
                 with = with.max(benchmark(port, pipeline, requests, &call)?.ops);
-                without = without.max(benchmark(plain_port, pipeline, requests, &call)?.ops);
+                without = without.max(benchmark(plain_port, pipeline, requests, &plain_call)?.ops);
             }
             println!(
                 "{:<16} {:>4} {with:>11.0} {without:>11.0} {:>6.2}",
@@ -225,14 +305,10 @@ pub fn run(args: &[String]) -> Result<()> {
             .arg("LOAD")
             .arg(script)
             .query(&mut con)?;
-        let with_keys = |mut cmd: Vec<String>| {
-            cmd.push(pair.keys.len().to_string());
-            cmd.extend(pair.keys.iter().chain(pair.args).map(|s| s.to_string()));
-            cmd
-        };
-        let call = with_keys(vec!["PATTERN.CALL".into(), pair.target.into()]);
-        let evalsha = with_keys(vec!["EVALSHA".into(), sha]);
-        let fcall = with_keys(vec!["FCALL".into(), function_name(pair.lua).into()]);
+        let keys = pair.keys(&mut con)?;
+        let call = pair.command("PATTERN.CALL", pair.target, &keys);
+        let evalsha = pair.command("EVALSHA", &sha, &keys);
+        let fcall = pair.command("FCALL", function_name(pair.lua), &keys);
         for pipeline in [1, 16] {
             let (mut engine, mut eval, mut function) = (Vec::new(), Vec::new(), Vec::new());
             for _round in 0..2 {
@@ -263,7 +339,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     resident_memory(&mut con, server_pid)?;
-    all_or_nothing_cost(&module, port, requests)?;
+    all_or_nothing_cost(&module, port, &mut con, requests)?;
     let redis_url = format!("redis://127.0.0.1:{port}/");
     let gateway = crate::bench_http::start_gateway(&gateway_binary, &redis_url)?;
     crate::bench_http::run(&gateway, &redis_url, if quick { 200 } else { 2000 })?;

@@ -41,7 +41,7 @@ pub fn components_dir() -> PathBuf {
     target_dir().join("components")
 }
 
-fn test_components_dir() -> PathBuf {
+pub fn test_components_dir() -> PathBuf {
     target_dir().join("test-components")
 }
 
@@ -156,6 +156,7 @@ pub fn gateway(release: bool) -> Result<PathBuf> {
 pub fn test(extra: &[String]) -> Result<()> {
     host(false)?;
     components(&[])?;
+    crate::languages::build(&[])?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"]).args(extra);
     run(cmd)

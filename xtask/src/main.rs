@@ -4,7 +4,10 @@
 //!   turns each core module into a component with the `wit-component` crate
 //!   (what `wasm-tools component new` does), into `target/components/`.
 //! - `component <in> <out>`: turns any guest core module into a component.
-//! - `test`: builds the module and the components, then runs every test.
+//! - `languages [name...]`: builds the JavaScript and Python example
+//!   libraries from source with their toolchains (see `languages.rs`).
+//! - `test`: builds the module, the components and the language examples,
+//!   then runs every test.
 //! - `up`: builds everything, then runs `pattern-engine up` (a managed local
 //!   Redis with the module and the bundled libraries, and the HTTP gateway).
 //! - `bench`: the engine against Lua on the same Redis (see BENCHMARKS.md).
@@ -12,6 +15,7 @@
 mod bench;
 mod bench_http;
 mod build;
+mod languages;
 mod up;
 
 use anyhow::{bail, Result};
@@ -20,6 +24,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("components") => build::components(&args[1..]).map(|_| ()),
+        Some("languages") => languages::build(&args[1..]).map(|_| ()),
         Some("module") => build::module(false).map(|_| ()),
         Some("component") => match &args[1..] {
             [module, out] => {
@@ -33,7 +38,7 @@ fn main() -> Result<()> {
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components [name...] | component IN OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
+            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
         ),
     }
 }

@@ -81,6 +81,8 @@ pub fn classify(text: &str) -> (StatusCode, &'static str) {
         ),
         ("guest trapped", StatusCode::UNPROCESSABLE_ENTITY, "trap"),
         ("WRONGTYPE", StatusCode::UNPROCESSABLE_ENTITY, "wrong_type"),
+        // Redis Cluster: the call's keys are in several hash slots.
+        ("CROSSSLOT", StatusCode::BAD_REQUEST, "cross_slot"),
     ];
     rules
         .iter()

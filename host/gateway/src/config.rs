@@ -19,6 +19,8 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub auth: Auth,
+    #[serde(default)]
+    pub redlock: Redlock,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +51,16 @@ pub struct Redis {
     pub data_dir: PathBuf,
     pub module: String,
     pub libraries_dir: String,
+    /// Seed nodes of a Redis Cluster; non-empty: cluster mode (`url` is
+    /// then unused).
+    pub cluster_nodes: Vec<String>,
+    /// Cluster mode: how often every master is checked against the
+    /// catalogue of libraries.
+    pub reconcile_interval_ms: u64,
+    /// Redis Sentinel addresses; non-empty: the gateway follows the
+    /// primary that they name `sentinel_master` (`url` is then unused).
+    pub sentinels: Vec<String>,
+    pub sentinel_master: String,
 }
 
 impl Default for Redis {
@@ -59,6 +71,10 @@ impl Default for Redis {
             data_dir: "data".into(),
             module: String::new(),
             libraries_dir: String::new(),
+            cluster_nodes: Vec::new(),
+            reconcile_interval_ms: 5000,
+            sentinels: Vec::new(),
+            sentinel_master: "pattern-engine".into(),
         }
     }
 }
@@ -101,7 +117,47 @@ impl Auth {
     }
 }
 
-const SECTIONS: &[&str] = &["gateway", "redis", "limits", "auth"];
+/// `[redlock]`: the independent masters of `/v1/redlock/*` and the
+/// client's tuning (see the `pattern-redlock` crate).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Redlock {
+    /// URLs of the masters, each with the module and the `lock` library;
+    /// empty: the Redlock routes answer 404 `redlock_not_configured`.
+    pub masters: Vec<String>,
+    pub tries: u32,
+    pub retry_delay_ms: u64,
+    pub retry_jitter_ms: u64,
+    pub master_timeout_ms: u64,
+}
+
+impl Default for Redlock {
+    fn default() -> Self {
+        let options = pattern_redlock::Options::default();
+        Self {
+            masters: Vec::new(),
+            tries: options.tries,
+            retry_delay_ms: options.retry_delay.as_millis() as u64,
+            retry_jitter_ms: options.retry_jitter.as_millis() as u64,
+            master_timeout_ms: options.master_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl Redlock {
+    /// The client's options.
+    pub fn options(&self) -> pattern_redlock::Options {
+        use std::time::Duration;
+        pattern_redlock::Options {
+            tries: self.tries,
+            retry_delay: Duration::from_millis(self.retry_delay_ms),
+            retry_jitter: Duration::from_millis(self.retry_jitter_ms),
+            master_timeout: Duration::from_millis(self.master_timeout_ms),
+        }
+    }
+}
+
+const SECTIONS: &[&str] = &["gateway", "redis", "limits", "auth", "redlock"];
 
 /// Reads `path` (missing is fine: defaults), then the environment.
 pub fn load(path: &Path) -> Result<Config> {

@@ -4,18 +4,26 @@
 //! - [`server`]: HTTP serving, access control, limits.
 //! - [`routes`]: the route table (checked against `openapi.json`).
 //! - [`api`]: one handler per route.
+//! - [`backend`]: the connection handlers query (one Redis or a cluster).
+//! - [`cluster`]: Redis Cluster: routing by slot, libraries on every master.
+//! - [`sentinel`]: the primary that Redis Sentinel names.
 //! - [`json`]: the reply-to-JSON mapping.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`redlock`]: the Redlock routes (the `pattern-redlock` crate).
 //! - [`managed`]: the local `redis-server` of `up`.
 //! - [`client`]: the CLI commands that talk to a gateway.
 
 mod api;
+mod backend;
 mod client;
+mod cluster;
 mod config;
 mod json;
 mod managed;
 mod metrics;
+mod redlock;
 mod routes;
+mod sentinel;
 mod server;
 
 use anyhow::{bail, Context, Result};
@@ -241,9 +249,18 @@ async fn main() -> Result<()> {
             served
         }
         Command::Serve { redis_url, listen } => {
-            let url = redis_url.unwrap_or_else(|| config.redis.url.clone());
+            let mut url = redis_url.unwrap_or_else(|| config.redis.url.clone());
+            if !config.redis.sentinels.is_empty() {
+                url = format!(
+                    "primary '{}' of Sentinels {}",
+                    config.redis.sentinel_master,
+                    config.redis.sentinels.join(" ")
+                );
+            } else if !config.redis.cluster_nodes.is_empty() {
+                url = format!("cluster {}", config.redis.cluster_nodes.join(" "));
+            }
             if url.is_empty() {
-                bail!("no Redis configured: pass --redis-url, set redis.url in engine.toml, or use `pattern-engine up`");
+                bail!("no Redis configured: pass --redis-url, set redis.url (or redis.cluster_nodes) in engine.toml, or use `pattern-engine up`");
             }
             gateway(config, &url, listen).await
         }

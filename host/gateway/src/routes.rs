@@ -13,6 +13,9 @@ pub enum Route {
     DeleteLibrary,
     Rollback,
     Call,
+    RedlockAcquire,
+    RedlockRelease,
+    RedlockExtend,
 }
 
 /// Method, path pattern (`{x}` matches one segment), route.
@@ -26,6 +29,9 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("DELETE", "/v1/libraries/{name}", Route::DeleteLibrary),
     ("POST", "/v1/libraries/{name}/rollback", Route::Rollback),
     ("POST", "/v1/call/{target}", Route::Call),
+    ("POST", "/v1/redlock/acquire", Route::RedlockAcquire),
+    ("POST", "/v1/redlock/release", Route::RedlockRelease),
+    ("POST", "/v1/redlock/extend", Route::RedlockExtend),
 ];
 
 /// Why no route matched.

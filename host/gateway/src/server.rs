@@ -1,10 +1,13 @@
 //! The HTTP server: routing, access control, bounded concurrency, body and
 //! time limits. Handlers live in [`crate::api`].
 
+use crate::backend::Connection;
+use crate::cluster::Cluster;
 use crate::config::{Auth, Config};
 use crate::json::to_json;
 use crate::metrics::Metrics;
 use crate::routes::{self, Miss, Route};
+use crate::sentinel::Sentinel;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -28,35 +31,80 @@ use tokio::sync::Semaphore;
 /// it at once.
 const VERSION_CACHE_TTL: Duration = Duration::from_secs(10);
 
+/// How new connections are made.
+enum Backend {
+    Single(Box<redis::Client>),
+    Cluster(Arc<Cluster>),
+    Sentinel(Arc<Sentinel>),
+}
+
 /// What every handler shares.
 pub struct AppState {
     pub config: Config,
-    pub client: redis::Client,
-    pub redis: redis::aio::ConnectionManager,
+    backend: Backend,
+    /// The shared connection every handler queries.
+    pub redis: Connection,
     pub metrics: Metrics,
+    /// The Redlock client over `[redlock] masters`, when configured.
+    pub redlock: Option<pattern_redlock::Redlock>,
     limiter: Arc<Semaphore>,
     versions: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl AppState {
-    /// Connects to Redis (RESP3, so replies keep their types).
+    /// Connects to Redis (RESP3, so replies keep their types): the primary
+    /// behind `[redis] sentinels` when set, else the Redis Cluster of
+    /// `[redis] cluster_nodes` when set, else the Redis at `url`.
     pub async fn connect(config: Config, url: &str) -> anyhow::Result<Self> {
-        let url = with_resp3(url);
-        let client = redis::Client::open(url.as_str())?;
         // The redis crate gives up on a reply after 500 ms by default; a call
         // may legitimately run up to its deadline, so the gateway's own
         // request timeout is the bound.
-        let timeout = Some(Duration::from_millis(config.gateway.request_timeout_ms));
-        let manager_config =
-            redis::aio::ConnectionManagerConfig::new().set_response_timeout(timeout);
-        let redis =
-            redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        let timeout = Duration::from_millis(config.gateway.request_timeout_ms);
+        let (backend, redis) = if !config.redis.sentinels.is_empty() {
+            let sentinel = Arc::new(Sentinel::new(
+                &config.redis.sentinels,
+                &config.redis.sentinel_master,
+                timeout,
+            )?);
+            (
+                Backend::Sentinel(sentinel.clone()),
+                Connection::Sentinel(sentinel),
+            )
+        } else if config.redis.cluster_nodes.is_empty() {
+            let client = redis::Client::open(with_resp3(url).as_str())?;
+            let manager_config =
+                redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(timeout));
+            let manager =
+                redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config)
+                    .await?;
+            (
+                Backend::Single(Box::new(client)),
+                Connection::Single(manager),
+            )
+        } else {
+            let cluster = Arc::new(Cluster::new(&config.redis.cluster_nodes, timeout)?);
+            let con = cluster.connect().await?;
+            let interval = Duration::from_millis(config.redis.reconcile_interval_ms.max(1));
+            tokio::spawn(cluster.clone().keep_reconciled(con.clone(), interval));
+            (
+                Backend::Cluster(cluster.clone()),
+                Connection::Cluster(con, cluster),
+            )
+        };
         let limiter = Arc::new(Semaphore::new(config.gateway.max_concurrency.max(1)));
+        let redlock = match config.redlock.masters.as_slice() {
+            [] => None,
+            masters => Some(pattern_redlock::Redlock::new(
+                masters,
+                config.redlock.options(),
+            )?),
+        };
         Ok(Self {
             config,
-            client,
+            backend,
             redis,
             metrics: Metrics::new(),
+            redlock,
             limiter,
             versions: Mutex::new(HashMap::new()),
         })
@@ -64,16 +112,24 @@ impl AppState {
 
     /// A connection of its own (uploads block theirs while compiling), with
     /// the request timeout as its response timeout.
-    pub async fn dedicated_connection(
-        &self,
-    ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-        let timeout = Some(Duration::from_millis(
-            self.config.gateway.request_timeout_ms,
-        ));
-        let config = redis::AsyncConnectionConfig::new().set_response_timeout(timeout);
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+    pub async fn dedicated_connection(&self) -> redis::RedisResult<Connection> {
+        match &self.backend {
+            Backend::Single(client) => {
+                let timeout = Some(Duration::from_millis(
+                    self.config.gateway.request_timeout_ms,
+                ));
+                let config = redis::AsyncConnectionConfig::new().set_response_timeout(timeout);
+                let con = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                Ok(Connection::Dedicated(con))
+            }
+            Backend::Cluster(cluster) => Ok(Connection::Cluster(
+                cluster.connect().await?,
+                cluster.clone(),
+            )),
+            Backend::Sentinel(sentinel) => Ok(Connection::Dedicated(sentinel.dedicated().await?)),
+        }
     }
 
     pub fn remember_version(&self, library: &str, version: &str) {
@@ -124,7 +180,7 @@ impl AppState {
 }
 
 /// `url` with `protocol=resp3` in its query (before any `#fragment`).
-fn with_resp3(url: &str) -> String {
+pub(crate) fn with_resp3(url: &str) -> String {
     if url.contains("protocol=") {
         return url.to_string();
     }
@@ -238,6 +294,10 @@ fn access(route: Route, params: &[String]) -> Access {
         Route::Metrics | Route::ListLibraries | Route::GetLibrary => Access::AnyToken,
         Route::PutLibrary | Route::DeleteLibrary | Route::Rollback => Access::Admin,
         Route::Call => Access::Call(params[0].split('.').next().unwrap_or_default().to_string()),
+        // Redlock runs the lock library on its masters.
+        Route::RedlockAcquire | Route::RedlockRelease | Route::RedlockExtend => {
+            Access::Call("lock".into())
+        }
     }
 }
 
@@ -347,6 +407,9 @@ async fn dispatch(
         Route::DeleteLibrary => api::delete(state, &params[0]).await,
         Route::Rollback => api::rollback(state, &params[0], &body).await,
         Route::Call => api::call(state, &params[0], &body).await,
+        Route::RedlockAcquire => crate::redlock::acquire(state, &body).await,
+        Route::RedlockRelease => crate::redlock::release(state, &body).await,
+        Route::RedlockExtend => crate::redlock::extend(state, &body).await,
     }
 }
 

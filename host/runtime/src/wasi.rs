@@ -40,12 +40,13 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets, sync};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -133,11 +134,64 @@ fn random(state: &mut HostState) -> &mut wasmtime_wasi::random::WasiRandomCtx {
     state.ctx().ctx.random()
 }
 
+/// `wasi:io/poll` that never waits. A call runs on Redis's main thread and
+/// its deadline is enforced between Wasm instructions; a guest blocked in a
+/// host wait (Python's `time.sleep`, a read that is not ready) would hold
+/// Redis past the deadline. So `poll` returns the pollables that are ready
+/// and `block` returns when its pollable is ready; when nothing is, the call
+/// traps with a reason instead of waiting.
+pub struct NeverWait<'a>(&'a mut ResourceTable);
+
+/// The `HasData` marker for [`NeverWait`].
+struct NeverWaitData;
+
+impl HasData for NeverWaitData {
+    type Data<'a> = NeverWait<'a>;
+}
+
+/// The trap of a guest that would wait.
+const WAIT_REFUSED: &str =
+    "a call may not wait (sleep or blocking I/O): nothing it polled for is ready";
+
+impl sync::io::poll::Host for NeverWait<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        use sync::io::poll::HostPollable;
+        let mut ready = Vec::new();
+        for (index, pollable) in pollables.iter().enumerate() {
+            if self.0.ready(Resource::new_borrow(pollable.rep()))? {
+                ready.push(index as u32);
+            }
+        }
+        if ready.is_empty() && !pollables.is_empty() {
+            wasmtime::bail!(WAIT_REFUSED);
+        }
+        Ok(ready)
+    }
+}
+
+impl sync::io::poll::HostPollable for NeverWait<'_> {
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        self.0.ready(pollable)
+    }
+
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        if self.0.ready(pollable)? {
+            Ok(())
+        } else {
+            wasmtime::bail!(WAIT_REFUSED)
+        }
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        sync::io::poll::HostPollable::drop(self.0, pollable)
+    }
+}
+
 /// Links the WASI interfaces listed in the module docs, and nothing else.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let l = linker;
     sync::io::error::add_to_linker::<HostState, WasiTable>(l, table)?;
-    sync::io::poll::add_to_linker::<HostState, WasiTable>(l, table)?;
+    sync::io::poll::add_to_linker::<HostState, NeverWaitData>(l, |s| NeverWait(table(s)))?;
     sync::io::streams::add_to_linker::<HostState, WasiTable>(l, table)?;
     let fs = HostState::filesystem;
     filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, fs)?;
@@ -153,7 +207,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     sockets::instance_network::add_to_linker::<HostState, WasiSockets>(l, net)?;
     sockets::ip_name_lookup::add_to_linker::<HostState, WasiSockets>(l, net)?;
     sockets::tcp_create_socket::add_to_linker::<HostState, WasiSockets>(l, net)?;
-    sockets::udp_create_socket::add_to_linker::<HostState, WasiSockets>(l, net)?;
+    sync::sockets::udp_create_socket::add_to_linker::<HostState, WasiSockets>(l, net)?;
     sync::sockets::tcp::add_to_linker::<HostState, WasiSockets>(l, net)?;
     sync::sockets::udp::add_to_linker::<HostState, WasiSockets>(l, net)?;
     cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;

@@ -11,6 +11,12 @@
 //! - `lock.try_acquire 2 <lock-key> <fence-key> <owner> <ttl-ms>`: as
 //!   `acquire`, with a retry hint: `[token, 0]` when granted, `[nil,
 //!   retry-after-ms]` (the time left on the holder's TTL) when not.
+//! - `lock.fence 1 <fence-key> <at-least>`: raises the token counter to at
+//!   least `at-least` (never lowers it) and returns its value. Redlock
+//!   (`redlock/`) raises the counter on a majority of its masters to the
+//!   highest token any of them granted, so that the next grant's token,
+//!   which comes from a majority that shares a node with this one, is
+//!   greater.
 //!
 //! What a fencing token guarantees: every grant of a lock gets a token
 //! greater than every earlier grant's, as long as the fence key survives
@@ -69,6 +75,12 @@ impl Library for Lock {
                 function("holder", "The current owner, or nil when the lock is free")
                     .read_only()
                     .key("lock-key", "the lock"),
+                function(
+                    "fence",
+                    "Raise the token counter to at least `at-least` (never lower it); returns the counter",
+                )
+                .key("fence-key", "token counter; never expires")
+                .arg("at-least", "the smallest value the counter may have afterwards"),
             ],
         )
     }
@@ -80,6 +92,7 @@ impl Library for Lock {
             "extend" => extend(&keys, &args),
             "holder" => holder(&keys, &args),
             "try_acquire" => try_acquire(&keys, &args),
+            "fence" => fence(&keys, &args),
             other => Err(Error::guest(format!("ERR unknown function '{other}'"))),
         }
     }
@@ -154,6 +167,33 @@ fn holder(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     expect_keys::<1>(keys, "<lock-key>")?;
     args.expect_count(0, 0, "no arguments")?;
     Ok(redis::get(&keys[0])?.into())
+}
+
+fn fence(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    let [counter] = expect_keys(keys, "<fence-key>")?;
+    args.expect_count(1, 1, "<at-least>")?;
+    let at_least = args.i64(0, "at-least")?;
+    let current = redis::get(counter)?
+        .map(|t| {
+            String::from_utf8(t)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or_else(|| Error::guest("ERR the fence key does not hold an integer"))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    if current >= at_least {
+        return Ok(Reply::Int(current));
+    }
+    redis::set(
+        counter,
+        at_least.to_string().as_bytes(),
+        SetOptions {
+            condition: Condition::Always,
+            expiry: Expiry::None,
+        },
+    )?;
+    Ok(Reply::Int(at_least))
 }
 
 export_library!(Lock);

@@ -1,0 +1,139 @@
+//! A steady load of lock and rate-limit calls through a gateway, for
+//! failover tests: each worker alternates `lock.acquire` + `lock.release`
+//! and `ratelimit.fixed_window` on keys under 8 hash tags (so that, on a
+//! cluster, every master gets some), and every call's outcome is kept.
+
+use crate::http::Gateway;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Threads sending calls at once.
+const WORKERS: usize = 4;
+
+/// One call: when it ended, whether it succeeded, how long it took.
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome {
+    pub at: Instant,
+    pub ok: bool,
+    pub took: Duration,
+}
+
+/// A running load.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// What the calls went through after an event (a kill).
+#[derive(Debug)]
+pub struct Disruption {
+    pub before: usize,
+    pub after: usize,
+    pub failed_before: usize,
+    pub failed_after: usize,
+    /// From the event to the last failed call's end.
+    pub last_failure: Duration,
+    /// The slowest call after the event (calls that waited for the new
+    /// topology instead of failing).
+    pub slowest: Duration,
+    /// Whether every call of the last second succeeded.
+    pub healthy_at_end: bool,
+}
+
+impl Disruption {
+    /// How long calls could not be served: until the last failure, or the
+    /// end of the slowest call, whichever is later.
+    pub fn window(&self) -> Duration {
+        self.last_failure.max(self.slowest)
+    }
+}
+
+fn call(gateway: &Gateway, target: &str, keys: &[&str], args: serde_json::Value) -> bool {
+    let body = json!({ "keys": keys, "args": args }).to_string();
+    gateway
+        .request("POST", &format!("/v1/call/{target}"), None, body.as_bytes())
+        .status
+        == 200
+}
+
+impl Load {
+    /// Starts the workers.
+    pub fn start(gateway: Arc<Gateway>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+        let workers = (0..WORKERS)
+            .map(|w| {
+                let (gateway, stop, outcomes) = (gateway.clone(), stop.clone(), outcomes.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let started = Instant::now();
+                        let tag = format!("{{w{}}}", (n + w) % 8);
+                        let ok = if n.is_multiple_of(2) {
+                            let owner = format!("worker-{w}");
+                            let (lock, fence) = (format!("{tag}:lock"), format!("{tag}:fence"));
+                            call(
+                                &gateway,
+                                "lock.acquire",
+                                &[&lock, &fence],
+                                json!([owner, 5000]),
+                            ) && call(&gateway, "lock.release", &[&lock], json!([owner]))
+                        } else {
+                            let key = format!("{tag}:rate");
+                            call(
+                                &gateway,
+                                "ratelimit.fixed_window",
+                                &[&key],
+                                json!([1_000_000, 60]),
+                            )
+                        };
+                        outcomes.lock().unwrap().push(Outcome {
+                            at: Instant::now(),
+                            ok,
+                            took: started.elapsed(),
+                        });
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            outcomes,
+            workers,
+        }
+    }
+
+    /// Stops the workers; what happened around `event`.
+    pub fn stop(self, event: Instant) -> Disruption {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in self.workers {
+            worker.join().unwrap();
+        }
+        let outcomes = self.outcomes.lock().unwrap();
+        let (before, after): (Vec<&Outcome>, Vec<&Outcome>) =
+            outcomes.iter().partition(|o| o.at < event);
+        let failed_after: Vec<&&Outcome> = after.iter().filter(|o| !o.ok).collect();
+        let end = outcomes.iter().map(|o| o.at).max().unwrap_or(event);
+        let last_second: Vec<&&Outcome> = after
+            .iter()
+            .filter(|o| end.duration_since(o.at) < Duration::from_secs(1))
+            .collect();
+        Disruption {
+            before: before.len(),
+            after: after.len(),
+            failed_before: before.iter().filter(|o| !o.ok).count(),
+            failed_after: failed_after.len(),
+            last_failure: failed_after
+                .last()
+                .map(|o| o.at.duration_since(event))
+                .unwrap_or_default(),
+            slowest: after.iter().map(|o| o.took).max().unwrap_or_default(),
+            healthy_at_end: !last_second.is_empty() && last_second.iter().all(|o| o.ok),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The gateway behind Redis Sentinel: a primary and two replicas (from
+//! deploy/sentinel/redis-primary.conf) watched by three Sentinels (from
+//! deploy/sentinel/sentinel.conf); the primary is killed under a steady
+//! load of lock and rate-limit calls, a replica is promoted, the gateway
+//! follows it and calls succeed again with the libraries in place.
+
+use pattern_tests::http::Gateway;
+use pattern_tests::load::Load;
+use pattern_tests::{free_port, libraries, redis, Server, ServerOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The name the Sentinels know the primary by (the template's).
+const MASTER: &str = "pattern-engine";
+
+/// Sentinel timings of the test: the primary is down after 1 s without
+/// answers (the template's 5 s would make the test wait longer).
+const DOWN_AFTER_MS: u64 = 1000;
+
+/// How long setting up or failing over may take.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn deploy(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/sentinel")
+        .join(file);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A template with `dir` and the module lines dropped (each test server
+/// sets its own) and `replace` applied to lines by prefix.
+fn config(dir: &Path, name: &str, template: &str, replace: &[(&str, String)]) -> PathBuf {
+    let lines: Vec<String> = template
+        .lines()
+        .filter(|l| !l.starts_with("loadmodule ") && !l.starts_with("dir "))
+        .map(|line| {
+            replace
+                .iter()
+                .find(|(prefix, _)| line.starts_with(prefix))
+                .map(|(_, new)| new.clone())
+                .unwrap_or_else(|| line.to_string())
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < SETTLE_TIMEOUT,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn role(server: &Server) -> String {
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut server.connection()).unwrap();
+    match role.first() {
+        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The primary's port according to a Sentinel.
+fn primary_port(sentinel: &Server) -> Option<u16> {
+    let address: Option<(String, String)> = redis::cmd("SENTINEL")
+        .arg("GET-MASTER-ADDR-BY-NAME")
+        .arg(MASTER)
+        .query(&mut sentinel.connection())
+        .ok()?;
+    address?.1.parse().ok()
+}
+
+#[test]
+fn the_gateway_follows_sentinel_through_a_failover_under_load() {
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!(
+        "pattern-sentinel-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let node_config = config(&dir, "redis.conf", &deploy("redis-primary.conf"), &[]);
+    let node = |extra: Vec<String>| {
+        Server::with(ServerOptions {
+            config: Some(node_config.clone()),
+            extra,
+            ..Default::default()
+        })
+    };
+    let primary = node(vec!["--maxmemory".into(), "256mb".into()]);
+    let replicas: Vec<Server> = (0..2)
+        .map(|_| {
+            node(vec![
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                primary.port.to_string(),
+            ])
+        })
+        .collect();
+    wait_until("the replicas to connect", || {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut primary.connection())
+            .unwrap();
+        info.contains("min_slaves_good_slaves:2")
+    });
+    let sentinels: Vec<Server> = (0..3)
+        .map(|i| {
+            let path = config(
+                &dir,
+                &format!("sentinel-{i}.conf"),
+                &deploy("sentinel.conf"),
+                &[
+                    (
+                        "sentinel monitor ",
+                        format!("sentinel monitor {MASTER} 127.0.0.1 {} 2", primary.port),
+                    ),
+                    (
+                        "sentinel down-after-milliseconds ",
+                        format!("sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}"),
+                    ),
+                    (
+                        "sentinel failover-timeout ",
+                        format!("sentinel failover-timeout {MASTER} 10000"),
+                    ),
+                ],
+            );
+            Server::with(ServerOptions {
+                without_module: true,
+                config: Some(path),
+                extra: vec!["--sentinel".into()],
+                ..Default::default()
+            })
+        })
+        .collect();
+    // Every Sentinel knows the two others and both replicas.
+    wait_until("the Sentinels to know each other and the replicas", || {
+        sentinels.iter().all(|s| {
+            let mut con = s.connection();
+            let peers: Vec<redis::Value> = redis::cmd("SENTINEL")
+                .arg("SENTINELS")
+                .arg(MASTER)
+                .query(&mut con)
+                .unwrap_or_default();
+            let known: Vec<redis::Value> = redis::cmd("SENTINEL")
+                .arg("REPLICAS")
+                .arg(MASTER)
+                .query(&mut con)
+                .unwrap_or_default();
+            peers.len() == 2 && known.len() == 2
+        })
+    });
+    let sentinel_urls: Vec<String> = sentinels
+        .iter()
+        .map(|s| format!("\"{}\"", s.url()))
+        .collect();
+    let gateway = Arc::new(Gateway::start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[(
+            "PATTERN_ENGINE_REDIS_SENTINELS",
+            &format!("[{}]", sentinel_urls.join(", ")),
+        )],
+    ));
+    let expected = std::collections::BTreeMap::from([
+        ("lock".to_string(), gateway.upload("lock")),
+        ("ratelimit".to_string(), gateway.upload("ratelimit")),
+    ]);
+    assert_eq!(libraries(&primary), expected);
+    wait_until("the replicas to have the libraries", || {
+        replicas.iter().all(|r| libraries(r) == expected)
+    });
+    let ready = started.elapsed();
+
+    let load = Load::start(gateway.clone());
+    std::thread::sleep(Duration::from_millis(800));
+    let killed = Instant::now();
+    let old_port = primary.port;
+    drop(primary);
+    wait_until("a replica to be promoted", || {
+        primary_port(&sentinels[0]).is_some_and(|p| p != old_port)
+    });
+    let promoted = killed.elapsed();
+    let new_primary = replicas
+        .iter()
+        .find(|r| Some(r.port) == primary_port(&sentinels[0]))
+        .expect("a replica is the new primary");
+    assert_eq!(role(new_primary), "master");
+    // The load goes on against the new primary.
+    std::thread::sleep(Duration::from_millis(3000));
+    let report = load.stop(killed);
+    eprintln!(
+        "sentinel failover: set up in {} ms; replica promoted {} ms after the kill; calls unavailable for {} ms: {report:?}",
+        ready.as_millis(),
+        promoted.as_millis(),
+        report.window().as_millis()
+    );
+    assert_eq!(report.failed_before, 0, "calls failed before the kill");
+    assert!(
+        report.healthy_at_end,
+        "calls still fail after the failover: {report:?}"
+    );
+    assert!(report.window() < Duration::from_secs(20), "{report:?}");
+    assert_eq!(libraries(new_primary), expected);
+    drop(sentinels);
+    let _ = std::fs::remove_dir_all(&dir);
+}
