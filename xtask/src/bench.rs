@@ -364,7 +364,7 @@ fn resident_memory(con: &mut redis::Connection, pid: u32) -> Result<()> {
         "library", "RSS delta KiB", "linear memory KiB"
     );
     for (_, name) in build::BUNDLED {
-        let _: u64 = redis::cmd("PATTERN.DELETE").arg(*name).query(con)?;
+        let _: redis::Value = redis::cmd("PATTERN.DELETE").arg(*name).query(con)?;
         let before = rss_kib()?;
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
         let _: Vec<String> = redis::cmd("PATTERN.LOAD").arg(bytes).query(con)?;
