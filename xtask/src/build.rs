@@ -104,23 +104,10 @@ pub fn components(only: &[String]) -> Result<Vec<PathBuf>> {
     Ok(built)
 }
 
-/// Turns a core module carrying wit-bindgen's component-type section into a
-/// component.
-pub fn componentize(module: &[u8]) -> Result<Vec<u8>> {
-    wit_component::ComponentEncoder::default()
-        .module(module)?
-        .validate(true)
-        .encode()
-}
-
-/// Componentizes the core module at `input` into `output`.
-pub fn componentize_file(input: &Path, output: &Path) -> Result<()> {
-    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let component =
-        componentize(&bytes).with_context(|| format!("componentizing {}", input.display()))?;
-    std::fs::write(output, component).with_context(|| format!("writing {}", output.display()))?;
-    Ok(())
-}
+// Core module to component: the same code as `pattern-engine deploy <dir>`.
+#[path = "../../host/gateway/src/componentize.rs"]
+mod shared_componentize;
+pub use shared_componentize::componentize_file;
 
 /// Builds every host crate of the workspace (the module, the gateway, the
 /// tests). Always the whole workspace: Cargo unifies features over the

@@ -12,17 +12,21 @@
 //! - [`redlock`]: the Redlock routes (the `pattern-redlock` crate).
 //! - [`managed`]: the local `redis-server` of `up`.
 //! - [`client`]: the CLI commands that talk to a gateway.
+//! - [`scaffold`]: `new` (project templates) and building a project for `deploy <dir>`.
+//! - [`componentize`]: core module to component (shared with xtask).
 
 mod api;
 mod backend;
 mod client;
 mod cluster;
+mod componentize;
 mod config;
 mod json;
 mod managed;
 mod metrics;
 mod redlock;
 mod routes;
+mod scaffold;
 mod sentinel;
 mod server;
 
@@ -79,11 +83,22 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
-    /// Upload a component as the new version of its library.
+    /// Scaffold a library project (with a passing test) in ./<name>.
+    New {
+        /// rust, js or python
+        #[arg(long)]
+        lang: String,
+        name: String,
+        /// The language's kit [default: this checkout's guest-sdk/<lang>]
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Upload a component as the new version of its library; a project
+    /// directory (from `new`) is built first.
     Deploy {
-        /// The component (.wasm)
+        /// The component (.wasm) or a project directory
         file: PathBuf,
-        /// Library name [default: the file name without .wasm]
+        /// Library name [default: the project's name, or the file name without .wasm]
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
@@ -263,6 +278,15 @@ async fn main() -> Result<()> {
                 bail!("no Redis configured: pass --redis-url, set redis.url (or redis.cluster_nodes) in engine.toml, or use `pattern-engine up`");
             }
             gateway(config, &url, listen).await
+        }
+        Command::New { lang, name, sdk } => {
+            scaffold::create(&lang, &name, sdk.as_deref(), std::path::Path::new(".")).map(drop)
+        }
+        Command::Deploy { file, name, api } if file.is_dir() => {
+            let (project, component) = scaffold::build(&file)?;
+            api.api()
+                .deploy(&component, Some(name.unwrap_or(project)))
+                .await
         }
         Command::Deploy { file, name, api } => api.api().deploy(&file, name).await,
         Command::Call {
