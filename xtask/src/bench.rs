@@ -339,10 +339,90 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     resident_memory(&mut con, server_pid)?;
+    languages(port, &mut con, requests)?;
     all_or_nothing_cost(&module, port, &mut con, requests)?;
     let redis_url = format!("redis://127.0.0.1:{port}/");
     let gateway = crate::bench_http::start_gateway(&gateway_binary, &redis_url)?;
     crate::bench_http::run(&gateway, &redis_url, if quick { 200 } else { 2000 })?;
+    Ok(())
+}
+
+/// Guests in other languages: each example's load time with Redis's PING
+/// latency from another client meanwhile (compilation runs off the main
+/// thread), then its per-call cost against the Rust twin.
+fn languages(port: u16, con: &mut redis::Connection, requests: u32) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let built = crate::languages::build(&[])?;
+    println!(
+        "{:<14} {:>8} {:>8} {:>9} {:>9} {:>9} {:>7}",
+        "library", "size MB", "load s", "PINGs", "p50 ms", "p99 ms", "max ms"
+    );
+    for path in &built {
+        let name = path.file_stem().and_then(|n| n.to_str()).unwrap_or("?");
+        let bytes = std::fs::read(path)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let pinger = {
+            let stop = stop.clone();
+            let mut ping =
+                redis::Client::open(format!("redis://127.0.0.1:{port}/"))?.get_connection()?;
+            std::thread::spawn(move || -> Vec<f64> {
+                let mut latencies = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let sent = Instant::now();
+                    let _: redis::RedisResult<String> = redis::cmd("PING").query(&mut ping);
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                latencies
+            })
+        };
+        let started = Instant::now();
+        let _: Vec<String> = redis::cmd("PATTERN.LOAD")
+            .arg("REPLACE")
+            .arg(&bytes)
+            .query(con)?;
+        let load = started.elapsed();
+        stop.store(true, Ordering::SeqCst);
+        let mut latencies = pinger.join().expect("pinger");
+        latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        println!(
+            "{name:<14} {:>8.1} {:>8.2} {:>9} {:>9.3} {:>9.3} {:>7.1}",
+            bytes.len() as f64 / 1e6,
+            load.as_secs_f64(),
+            latencies.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
+    println!("per call: token_bucket in each language against the Rust library");
+    let rust = [
+        "PATTERN.CALL",
+        "ratelimit.token_bucket",
+        "1",
+        "tb:__rand_int__",
+        "1000000",
+        "1000",
+    ];
+    let rust: Vec<String> = rust.iter().map(|s| s.to_string()).collect();
+    for path in &built {
+        let name = path.file_stem().and_then(|n| n.to_str()).unwrap_or("?");
+        let mut twin = rust.clone();
+        twin[1] = format!("{name}.token_bucket");
+        for pipeline in [1, 16] {
+            let (mut r, mut t) = (0f64, 0f64);
+            for _round in 0..2 {
+                r = r.max(benchmark(port, pipeline, requests, &rust)?.ops);
+                t = t.max(benchmark(port, pipeline, requests, &twin)?.ops);
+            }
+            println!(
+                "{name:<14} pipeline {pipeline:>2}: {t:>9.0} op/s, Rust {r:>9.0} op/s, ratio {:.2}",
+                t / r
+            );
+        }
+    }
     Ok(())
 }
 
