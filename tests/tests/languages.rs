@@ -1,5 +1,5 @@
 //! Guests in other languages against their Rust twin, side by side on the
-//! same Redis: the JavaScript and Python token buckets (built from source by
+//! same Redis: the JavaScript, Python and C token buckets (built from source by
 //! `cargo xtask languages`) must give the replies of `ratelimit.token_bucket`
 //! for the same vectors, errors included, and what they print must reach the
 //! Redis log through the host's minimal WASI.
@@ -8,7 +8,7 @@ use pattern_tests::redis::{self, Value};
 use pattern_tests::{call, error_text, Server};
 
 /// The twins of `ratelimit.token_bucket` in the other languages.
-const TWINS: &[&str] = &["ratelimit_js", "ratelimit_py"];
+const TWINS: &[&str] = &["ratelimit_js", "ratelimit_py", "ratelimit_c"];
 
 /// Most the retry-after of the same denial may differ between the twin and
 /// Rust: the two calls run a few milliseconds apart on a refilling bucket.

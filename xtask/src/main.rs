@@ -4,8 +4,10 @@
 //!   turns each core module into a component with the `wit-component` crate
 //!   (what `wasm-tools component new` does), into `target/components/`.
 //! - `component <in> <out>`: turns any guest core module into a component.
-//! - `languages [name...]`: builds the JavaScript and Python example
+//! - `languages [name...]`: builds the JavaScript, Python and C example
 //!   libraries from source with their toolchains (see `languages.rs`).
+//! - `c <library.c> <out.wasm>`: builds a one-file C library with the C kit
+//!   (`guest-sdk/c`, see `languages/c.rs`).
 //! - `test`: builds the module, the components and the language examples,
 //!   then runs every test.
 //! - `up`: builds everything, then runs `pattern-engine up` (a managed local
@@ -34,11 +36,19 @@ fn main() -> Result<()> {
             }
             _ => bail!("usage: cargo xtask component <core-module.wasm> <component.wasm>"),
         },
+        Some("c") => match &args[1..] {
+            [source, out] => {
+                languages::build_c(source.as_ref(), out.as_ref())?;
+                println!("{out}");
+                Ok(())
+            }
+            _ => bail!("usage: cargo xtask c <library.c> <component.wasm>"),
+        },
         Some("test") => build::test(&args[1..]),
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
+            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
         ),
     }
 }
