@@ -58,6 +58,23 @@ impl Product {
         format!("{}@{}", self.price, self.version)
     }
 
+    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Product> {
+        Ok(Product {
+            price: r.get(0)?,
+            version: r.get(1)?,
+        })
+    }
+
+    /// The cache's write arguments for this row: value, TTL, its version.
+    fn write_args(&self) -> [String; 4] {
+        [
+            self.encode(),
+            PRODUCT_TTL_MS.to_string(),
+            "VERSION".into(),
+            self.version.to_string(),
+        ]
+    }
+
     fn decode(text: &str) -> Result<Product> {
         let (price, version) = text
             .split_once('@')
@@ -119,12 +136,7 @@ impl Orders {
             .query_row(
                 "SELECT price, version FROM products WHERE id = ?1",
                 [id],
-                |r| {
-                    Ok(Product {
-                        price: r.get(0)?,
-                        version: r.get(1)?,
-                    })
-                },
+                Product::from_row,
             )
             .optional()?)
     }
@@ -135,6 +147,14 @@ impl Orders {
         cached.as_deref().map(Product::decode).transpose()
     }
 
+    /// Caches `row` unless a newer version is cached (write-through's rule).
+    fn cache_product(&mut self, id: i64, row: Product) -> Result<()> {
+        let args = row.write_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _: i64 = call(&mut self.redis, "cache.set", &[&product_key(id)], &args)?;
+        Ok(())
+    }
+
     /// Cache-aside read.
     pub fn product_aside(&mut self, id: i64) -> Result<Option<Product>> {
         if let Some(hit) = self.cached_product(id)? {
@@ -142,17 +162,7 @@ impl Orders {
         }
         let row = self.product_row(id)?;
         if let Some(row) = row {
-            let _: i64 = call(
-                &mut self.redis,
-                "cache.set",
-                &[&product_key(id)],
-                &[
-                    &row.encode(),
-                    &PRODUCT_TTL_MS.to_string(),
-                    "VERSION",
-                    &row.version.to_string(),
-                ],
-            )?;
+            self.cache_product(id, row)?;
         }
         Ok(row)
     }
@@ -178,12 +188,10 @@ impl Orders {
                             "cache.fill",
                             &[&key],
                             &[
-                                &token,
-                                &row.encode(),
-                                &PRODUCT_TTL_MS.to_string(),
-                                "VERSION",
-                                &row.version.to_string(),
-                            ],
+                                &[token.as_str()][..],
+                                &row.write_args().each_ref().map(String::as_str),
+                            ]
+                            .concat(),
                         )?;
                     }
                     return Ok(row);
@@ -203,26 +211,11 @@ impl Orders {
                 "UPDATE products SET price = ?2, version = version + 1 WHERE id = ?1
                  RETURNING price, version",
                 params![id, price],
-                |r| {
-                    Ok(Product {
-                        price: r.get(0)?,
-                        version: r.get(1)?,
-                    })
-                },
+                Product::from_row,
             )
             .optional()?;
         if let Some(row) = row {
-            let _: i64 = call(
-                &mut self.redis,
-                "cache.set",
-                &[&product_key(id)],
-                &[
-                    &row.encode(),
-                    &PRODUCT_TTL_MS.to_string(),
-                    "VERSION",
-                    &row.version.to_string(),
-                ],
-            )?;
+            self.cache_product(id, row)?;
         }
         Ok(row)
     }
