@@ -64,7 +64,7 @@ pub fn fetch(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
 /// Records a new lease on the entry and keeps the key alive at least until
 /// the lease ends.
 fn grant(key: &[u8], entry: &Entry, now_ms: u64, lease_ms: u64) -> Result<Vec<u8>, Error> {
-    let token = hex(&redis::random_bytes(LEASE_TOKEN_BYTES)?);
+    let token = hex::encode(redis::random_bytes(LEASE_TOKEN_BYTES)?).into_bytes();
     let expiry = (now_ms + lease_ms).to_string().into_bytes();
     redis::hset(
         key,
@@ -104,12 +104,4 @@ pub fn fill(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     }
     store(key, tag_keys, value, &write)?;
     Ok(Reply::Int(1))
-}
-
-fn hex(bytes: &[u8]) -> Vec<u8> {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [DIGITS[(b >> 4) as usize], DIGITS[(b & 15) as usize]])
-        .collect()
 }
