@@ -131,6 +131,11 @@ fn python_project_tests_builds_deploys_and_answers() {
 }
 
 #[test]
+fn c_project_tests_builds_deploys_and_answers() {
+    new_test_deploy_call("c", &["make", "--quiet", "test"]);
+}
+
+#[test]
 fn bad_names_languages_and_directories_are_refused() {
     let dir = temp_dir("bad");
     for (args, message) in [

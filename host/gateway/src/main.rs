@@ -14,9 +14,11 @@
 //! - [`client`]: the CLI commands that talk to a gateway.
 //! - [`scaffold`]: `new` (project templates) and building a project for `deploy <dir>`.
 //! - [`componentize`]: core module to component (shared with xtask).
+//! - [`c_guest`]: C sources to a component with the C kit (shared with xtask).
 
 mod api;
 mod backend;
+mod c_guest;
 mod client;
 mod cluster;
 mod componentize;
@@ -85,7 +87,7 @@ enum Command {
     },
     /// Scaffold a library project (with a passing test) in ./<name>.
     New {
-        /// rust, js or python
+        /// rust, js, python or c
         #[arg(long)]
         lang: String,
         name: String,

@@ -1,5 +1,5 @@
-//! `pattern-engine new` scaffolds a library project in Rust, JavaScript or
-//! Python (templates in `scaffold/`, embedded in the binary); `deploy <dir>`
+//! `pattern-engine new` scaffolds a library project in Rust, JavaScript,
+//! Python or C (templates in `scaffold/`, embedded in the binary); `deploy <dir>`
 //! builds such a project into a component with its language's toolchain.
 //!
 //! A project records its language, its name and its kit (the SDK directory,
@@ -31,6 +31,7 @@ pub enum Lang {
     Rust,
     Js,
     Python,
+    C,
 }
 
 impl Lang {
@@ -39,7 +40,8 @@ impl Lang {
             "rust" => Ok(Self::Rust),
             "js" => Ok(Self::Js),
             "python" => Ok(Self::Python),
-            other => bail!("unknown language '{other}': expected rust, js or python"),
+            "c" => Ok(Self::C),
+            other => bail!("unknown language '{other}': expected rust, js, python or c"),
         }
     }
 
@@ -49,6 +51,7 @@ impl Lang {
             Self::Rust => ("rust", "Cargo.toml"),
             Self::Js => ("js", "build.mjs"),
             Self::Python => ("python", "pattern_engine.py"),
+            Self::C => ("c", "include/pattern_guest.h"),
         }
     }
 
@@ -70,6 +73,13 @@ impl Lang {
                 ("logic.py", include_str!("scaffold/logic.py.tmpl")),
                 ("test_logic.py", include_str!("scaffold/test_logic.py.tmpl")),
             ],
+            Self::C => &[
+                ("lib.c", include_str!("scaffold/lib.c.tmpl")),
+                ("logic.h", include_str!("scaffold/logic.h.tmpl")),
+                ("logic.c", include_str!("scaffold/logic.c.tmpl")),
+                ("test_logic.c", include_str!("scaffold/test_logic.c.tmpl")),
+                ("Makefile", include_str!("scaffold/Makefile.tmpl")),
+            ],
         }
     }
 
@@ -79,6 +89,7 @@ impl Lang {
             Self::Rust => "cargo test",
             Self::Js => "node --test",
             Self::Python => "python3 -m unittest",
+            Self::C => "make test",
         }
     }
 }
@@ -253,6 +264,17 @@ pub fn build(dir: &Path) -> Result<(String, PathBuf)> {
             run(cmd)?;
             out
         }
+        Lang::C => {
+            let build = dir.join(BUILD_DIR);
+            let out = build.join(format!("{}.wasm", project.name));
+            let sources = sources(&dir, "c")?;
+            if sources.is_empty() {
+                bail!("{} has no .c file to build", dir.display());
+            }
+            eprintln!("building: clang (C kit {})", project.sdk.display());
+            crate::c_guest::build(&project.sdk, &sources, &wit, &build, &out)?;
+            out
+        }
     };
     Ok((project.name, out))
 }
@@ -267,11 +289,22 @@ fn stage(dir: &Path, ext: &str) -> Result<PathBuf> {
     Ok(src)
 }
 
-/// Copies the regular `*.<ext>` files of `from` but tests (`test_*.py`,
-/// `*.test.js`) into `to`.
+/// Copies the library's sources of `from` (see [`sources`]) into `to`.
 fn copy_sources(from: &Path, to: &Path, ext: &str) -> Result<()> {
     std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+    for path in sources(from, ext)? {
+        let name = path.file_name().context("a source has no name")?;
+        std::fs::copy(&path, to.join(name))
+            .with_context(|| format!("copying {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The regular `*.<ext>` files of `dir` but tests (`test_*.py`, `test_*.c`,
+/// `*.test.js`), sorted.
+fn sources(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let wanted = path.is_file()
@@ -279,11 +312,11 @@ fn copy_sources(from: &Path, to: &Path, ext: &str) -> Result<()> {
             && !name.starts_with("test_")
             && !name.ends_with(".test.js");
         if wanted {
-            std::fs::copy(&path, to.join(name))
-                .with_context(|| format!("copying {}", path.display()))?;
+            found.push(path);
         }
     }
-    Ok(())
+    found.sort();
+    Ok(found)
 }
 
 fn run(mut cmd: Command) -> Result<()> {

@@ -1,10 +1,12 @@
-//! The C guest kit (`guest-sdk/c`): bindings generated from `wit/` by
-//! wit-bindgen's C generator (as a library), compiled with clang for
-//! `wasm32-wasi` against wasi-libc, linked with lld, and turned into a
-//! component with the WASI preview1 reactor adapter (wasi-libc's stdout and
-//! clock calls become the host's minimal WASI p2).
+//! C libraries to components, with the C kit (`guest-sdk/c`): bindings
+//! generated from `wit/` by wit-bindgen's C generator (as a library),
+//! compiled with clang for `wasm32-wasi` against wasi-libc, linked with lld,
+//! and turned into a component with the WASI preview1 reactor adapter
+//! (wasi-libc's stdout and clock calls become the host's minimal WASI p2).
+//!
+//! Shared with `xtask` (`cargo xtask languages`), which includes this file:
+//! `pattern-engine deploy <dir>` of a C project runs the same steps.
 
-use crate::build::target_dir;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,13 +38,20 @@ pub fn bindings(wit_dir: &Path, out: &Path) -> Result<PathBuf> {
     Ok(out.to_path_buf())
 }
 
-/// Builds the C example `source` (with the kit `kit`) into the component `out`.
-pub fn build(kit: &Path, source: &Path, wit_dir: &Path, out: &Path) -> Result<()> {
+/// Builds the library made of the C files `sources` (with the kit `kit`,
+/// the WIT of `wit_dir`) into the component `out`; intermediate files go to
+/// `work`.
+pub fn build(
+    kit: &Path,
+    sources: &[PathBuf],
+    wit_dir: &Path,
+    work: &Path,
+    out: &Path,
+) -> Result<()> {
     let name = out
         .file_stem()
         .and_then(|s| s.to_str())
         .context("component name")?;
-    let work = target_dir().join("c-guest").join(name);
     let generated = bindings(wit_dir, &work.join("bindings"))?;
     let core = work.join(format!("{name}.core.wasm"));
     let mut cmd = Command::new("clang");
@@ -60,14 +69,14 @@ pub fn build(kit: &Path, source: &Path, wit_dir: &Path, out: &Path) -> Result<()
     .arg(generated.join(format!("{WORLD}.c")))
     .arg(generated.join(format!("{WORLD}_component_type.o")))
     .arg(kit.join("src").join("pattern_guest.c"))
-    .arg(source)
+    .args(sources)
     .arg("-o")
     .arg(&core);
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {cmd:?} (run .ci/install first)"))?;
+    let status = cmd.status().with_context(|| {
+        format!("cannot run clang (is the C toolchain installed? see .ci/install): {cmd:?}")
+    })?;
     if !status.success() {
-        bail!("compiling {} failed: {status}", source.display());
+        bail!("compiling {} failed: {status}", name);
     }
     let module = std::fs::read(&core)?;
     let component = wit_component::ComponentEncoder::default()
