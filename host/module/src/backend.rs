@@ -8,12 +8,14 @@
 //! types) and, in read-only calls, `W` (every write refused by Redis itself).
 
 use pattern_runtime::bindings::pattern::engine::types::Verbatim;
-use pattern_runtime::{Backend, KeyPositions, LogLevel, Node};
+use pattern_runtime::{Backend, KeyPositions, KeyState, LogLevel, Node};
 use redis_module::logging::RedisLogLevel;
 use redis_module::raw;
 use redis_module::{Context, ContextFlags};
-use std::ffi::{c_char, c_int, CString};
+use smallvec::SmallVec;
+use std::ffi::{c_char, c_int};
 use std::ptr;
+use std::time::{Duration, SystemTime};
 
 const FLAGS_READ_WRITE: &[u8] = b"!ESC3v\0";
 const FLAGS_READ_ONLY: &[u8] = b"!ESC3Wv\0";
@@ -33,22 +35,19 @@ impl<'a> RedisBackend<'a> {
     }
 }
 
+/// Most arguments a command keeps on the stack; longer ones spill to the heap.
+const INLINE_ARGS: usize = 8;
+
+/// Longest command name passed without allocating (the longest Redis
+/// command name is under 32 bytes).
+const INLINE_NAME: usize = 64;
+
 /// Owned `RedisModuleString`s for one command's arguments.
-struct Argv(Vec<*mut raw::RedisModuleString>);
+struct Argv(SmallVec<[*mut raw::RedisModuleString; INLINE_ARGS]>);
 
 impl Argv {
     fn new(args: &[&[u8]]) -> Self {
-        Self(
-            args.iter()
-                .map(|arg| unsafe {
-                    raw::RedisModule_CreateString.unwrap()(
-                        ptr::null_mut(),
-                        arg.as_ptr() as *const c_char,
-                        arg.len(),
-                    )
-                })
-                .collect(),
-        )
+        Self(args.iter().map(|arg| create_string(arg)).collect())
     }
 }
 
@@ -60,10 +59,46 @@ impl Drop for Argv {
     }
 }
 
+/// A new `RedisModuleString` holding `bytes` (freed by the caller).
+fn create_string(bytes: &[u8]) -> *mut raw::RedisModuleString {
+    unsafe {
+        raw::RedisModule_CreateString.unwrap()(
+            ptr::null_mut(),
+            bytes.as_ptr() as *const c_char,
+            bytes.len(),
+        )
+    }
+}
+
+/// A command name as the NUL-terminated string `RedisModule_Call` takes,
+/// on the stack; `None` when it holds a NUL byte or is too long to be a
+/// command.
+struct CommandName {
+    buf: [u8; INLINE_NAME + 1],
+}
+
+impl CommandName {
+    fn new(name: &[u8]) -> Option<Self> {
+        if name.len() > INLINE_NAME || name.contains(&0) {
+            return None;
+        }
+        let mut buf = [0; INLINE_NAME + 1];
+        buf[..name.len()].copy_from_slice(name);
+        Some(Self { buf })
+    }
+
+    fn as_ptr(&self) -> *const c_char {
+        self.buf.as_ptr() as *const c_char
+    }
+}
+
 impl Backend for RedisBackend<'_> {
     fn run(&mut self, args: &[&[u8]], read_only: bool) -> Vec<Node> {
-        let Ok(name) = CString::new(args[0]) else {
-            return vec![Node::Error("ERR command name contains a NUL byte".into())];
+        let Some(name) = CommandName::new(args[0]) else {
+            return vec![Node::Error(format!(
+                "ERR unknown command '{}'",
+                String::from_utf8_lossy(args[0])
+            ))];
         };
         let argv = Argv::new(&args[1..]);
         let flags = if read_only {
@@ -81,7 +116,7 @@ impl Backend for RedisBackend<'_> {
             )
         };
         if reply.is_null() {
-            return vec![Node::Error(call_failure(&name))];
+            return vec![Node::Error(call_failure(args[0]))];
         }
         let mut nodes = Vec::new();
         unsafe {
@@ -136,6 +171,43 @@ impl Backend for RedisBackend<'_> {
         })
     }
 
+    fn key_state(&mut self, key: &[u8]) -> Option<KeyState> {
+        let get_abs_expire = unsafe { raw::RedisModule_GetAbsExpire }?;
+        let name = create_string(key);
+        let state = unsafe {
+            let handle = raw::RedisModule_OpenKey.unwrap()(
+                self.ctx.ctx,
+                name,
+                // NOTOUCH: the host's own lookup is not an access (LRU/LFU).
+                (raw::REDISMODULE_READ | raw::REDISMODULE_OPEN_KEY_NOTOUCH) as c_int,
+            );
+            let state = if handle.is_null()
+                || raw::RedisModule_KeyType.unwrap()(handle)
+                    == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+            {
+                KeyState::Absent
+            } else {
+                KeyState::Present {
+                    expire_at_ms: get_abs_expire(handle),
+                }
+            };
+            if !handle.is_null() {
+                raw::RedisModule_CloseKey.unwrap()(handle);
+            }
+            raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), name);
+            state
+        };
+        Some(state)
+    }
+
+    /// The clock `TIME` reads (the system's wall clock), without the
+    /// command.
+    fn now(&self) -> Option<Duration> {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+    }
+
     fn cluster_mode(&self) -> bool {
         self.ctx.get_flags().contains(ContextFlags::CLUSTER)
     }
@@ -174,8 +246,8 @@ const KEY_WRITE_FLAGS: u64 = (raw::REDISMODULE_CMD_KEY_RW
     | raw::REDISMODULE_CMD_KEY_RM) as u64;
 
 /// Explains a NULL reply from `RedisModule_Call` by its errno.
-fn call_failure(name: &CString) -> String {
-    let name = name.to_string_lossy();
+fn call_failure(name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
     match errno::errno().0 {
         ENOENT => format!("ERR unknown command '{name}'"),
         22 => format!("ERR wrong number of arguments for '{name}' command"),

@@ -24,6 +24,16 @@ pub struct KeyPositions {
     pub writes: bool,
 }
 
+/// A key's state before a call writes it, as the undo log needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Absent,
+    /// The key exists; its absolute expiry in Unix ms, or -1 without one.
+    Present {
+        expire_at_ms: i64,
+    },
+}
+
 /// Runs Redis commands for one call.
 pub trait Backend {
     /// Runs `args[0]` with the rest as arguments, atomically inside the call,
@@ -35,6 +45,20 @@ pub trait Backend {
     /// The keys of a command by Redis's own key specs; `Err` with a message
     /// when Redis does not know the command.
     fn key_positions(&mut self, args: &[&[u8]]) -> Result<KeyPositions, String>;
+
+    /// Whether `key` exists and when it expires, looked up directly rather
+    /// than by running commands (the undo log asks before every first write
+    /// to a key). `None` when the backend cannot: the undo log then runs
+    /// `DUMP` and `PEXPIRETIME`.
+    fn key_state(&mut self, _key: &[u8]) -> Option<KeyState> {
+        None
+    }
+
+    /// The server's clock (what `TIME` returns), read directly rather than
+    /// by running `TIME`. `None` when the backend cannot: `TIME` then runs.
+    fn now(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// Whether Redis runs in cluster mode (keys must then share one slot).
     fn cluster_mode(&self) -> bool;

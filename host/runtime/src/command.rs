@@ -1,29 +1,76 @@
 //! A Redis command as an import builds it: its words, which of them are keys,
 //! and whether it writes. The host checks keys and writes before running it.
+//!
+//! Words the host writes itself (the command's name, `NX`, `PX`...) are
+//! borrowed statics, and the guest's own bytes are moved in, so building a
+//! command copies nothing; the words live on the stack up to
+//! [`INLINE_WORDS`].
+
+use smallvec::SmallVec;
+use std::borrow::Cow;
+
+/// One word of a command, binary-safe: a static the host chose, or bytes it
+/// owns.
+pub type Word = Cow<'static, [u8]>;
+
+/// Words a command keeps on the stack (the typed imports' commands have
+/// fewer; longer ones spill to the heap).
+pub const INLINE_WORDS: usize = 8;
+
+/// Anything a command word can be made of without copying.
+pub trait IntoWord {
+    fn into_word(self) -> Word;
+}
+
+impl IntoWord for &'static str {
+    fn into_word(self) -> Word {
+        Cow::Borrowed(self.as_bytes())
+    }
+}
+
+impl IntoWord for &'static [u8] {
+    fn into_word(self) -> Word {
+        Cow::Borrowed(self)
+    }
+}
+
+impl IntoWord for Vec<u8> {
+    fn into_word(self) -> Word {
+        Cow::Owned(self)
+    }
+}
+
+impl IntoWord for String {
+    fn into_word(self) -> Word {
+        Cow::Owned(self.into_bytes())
+    }
+}
 
 /// One command under construction.
 #[derive(Debug, Clone, Default)]
 pub struct Command {
     /// Command name then arguments, binary-safe.
-    pub args: Vec<Vec<u8>>,
+    pub args: SmallVec<[Word; INLINE_WORDS]>,
     /// Indices into `args` of the keys the command touches.
-    pub key_positions: Vec<usize>,
+    pub key_positions: SmallVec<[usize; 4]>,
     /// Whether the command writes (refused in read-only calls).
     pub writes: bool,
 }
 
 impl Command {
     /// A command that only reads.
-    pub fn read(name: &str) -> Self {
+    pub fn read(name: impl IntoWord) -> Self {
+        let mut args = SmallVec::new();
+        args.push(name.into_word());
         Self {
-            args: vec![name.as_bytes().to_vec()],
-            key_positions: Vec::new(),
+            args,
+            key_positions: SmallVec::new(),
             writes: false,
         }
     }
 
     /// A command that writes.
-    pub fn write(name: &str) -> Self {
+    pub fn write(name: &'static str) -> Self {
         Self {
             writes: true,
             ..Self::read(name)
@@ -33,7 +80,7 @@ impl Command {
     /// Appends a key.
     pub fn key(mut self, key: Vec<u8>) -> Self {
         self.key_positions.push(self.args.len());
-        self.args.push(key);
+        self.args.push(Cow::Owned(key));
         self
     }
 
@@ -43,8 +90,8 @@ impl Command {
     }
 
     /// Appends an argument that is not a key.
-    pub fn arg(mut self, arg: impl Into<Vec<u8>>) -> Self {
-        self.args.push(arg.into());
+    pub fn arg(mut self, arg: impl IntoWord) -> Self {
+        self.args.push(arg.into_word());
         self
     }
 
@@ -59,7 +106,7 @@ impl Command {
     }
 
     /// Appends `arg` only when `cond` holds.
-    pub fn arg_if(self, cond: bool, arg: &str) -> Self {
+    pub fn arg_if(self, cond: bool, arg: &'static str) -> Self {
         if cond {
             self.arg(arg)
         } else {
@@ -77,6 +124,11 @@ impl Command {
         pairs
             .into_iter()
             .fold(self, |cmd, (a, b)| cmd.arg(a).arg(b))
+    }
+
+    /// The words as byte slices, as a backend runs them.
+    pub fn argv(&self) -> SmallVec<[&[u8]; INLINE_WORDS]> {
+        self.args.iter().map(|word| &word[..]).collect()
     }
 
     /// The command's name, upper-cased, for messages.
@@ -108,16 +160,8 @@ mod tests {
             .arg("v")
             .arg_if(true, "NX")
             .arg_if(false, "XX");
-        assert_eq!(
-            cmd.args,
-            vec![
-                b"SET".to_vec(),
-                b"k".to_vec(),
-                b"v".to_vec(),
-                b"NX".to_vec()
-            ]
-        );
-        assert_eq!(cmd.key_positions, vec![1]);
+        assert_eq!(cmd.argv().as_slice(), [&b"SET"[..], b"k", b"v", b"NX"]);
+        assert_eq!(cmd.key_positions.as_slice(), [1]);
         assert!(cmd.writes);
     }
 

@@ -20,6 +20,11 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// With this environment variable set (to anything) when Redis starts,
+/// guest code is listed in `/tmp/perf-<pid>.map`, so `perf report` names
+/// the guest's functions instead of `[JIT]` (BENCHMARKS.md, profiling).
+pub const PERF_MAP_ENV: &str = "PATTERN_ENGINE_PERF_MAP";
+
 /// Operator settings of the engine (module arguments): the per-call budgets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -138,6 +143,9 @@ impl Engine {
             .memory_init_cow(false)
             .consume_fuel(config.fuel > 0)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os(PERF_MAP_ENV).is_some() {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&wasm).map_err(|e| one_line(&e))?;
         let mut linker = Linker::new(&engine);
         crate::bindings::Pattern::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)

@@ -45,7 +45,9 @@ struct CallScope {
     /// The Redis side of this call. Valid only while the scope is installed:
     /// see [`HostState::enter`].
     backend: *mut (dyn Backend + 'static),
-    keys: Vec<Bytes>,
+    /// The declared keys, borrowed from the caller's command like
+    /// `backend` (valid while the scope is installed).
+    keys: *const [&'static [u8]],
     read_only: bool,
     dynamic_keys: bool,
     /// The written keys as they were, to put back if the call fails.
@@ -66,14 +68,16 @@ struct CallScope {
 unsafe impl Send for HostState {}
 
 /// Declarations of the call being entered, and its budgets.
-pub struct CallDeclarations {
-    pub keys: Vec<Bytes>,
+pub struct CallDeclarations<'a> {
+    pub keys: &'a [&'a [u8]],
     pub read_only: bool,
     pub dynamic_keys: bool,
     pub deadline: Duration,
     pub max_host_calls: u64,
     /// Save written keys so a failed call can be undone (see [`UndoLog`]).
     pub all_or_nothing: bool,
+    /// When the call started (its deadline counts from here).
+    pub started: Instant,
 }
 
 /// What a call left behind for the host to act on.
@@ -123,8 +127,9 @@ impl HostState {
         }
     }
 
-    /// Installs `backend` for one call and runs `f`; the backend is removed
-    /// again before returning, whatever `f` does (including unwinding).
+    /// Installs `backend` and the declarations for one call and runs `f`;
+    /// they are removed again before returning, whatever `f` does
+    /// (including unwinding).
     /// Returns `f`'s result and what the call left behind.
     ///
     /// `Store<T>` requires `T: 'static`, so the store cannot hold a borrowed
@@ -146,14 +151,17 @@ impl HostState {
         let raw: *mut (dyn Backend + '_) = backend;
         // SAFETY: see above; only the lifetime is changed.
         let raw: *mut (dyn Backend + 'static) = unsafe { std::mem::transmute(raw) };
+        let keys: *const [&[u8]] = declarations.keys;
+        // SAFETY: as for the backend: the keys outlive the scope.
+        let keys: *const [&'static [u8]] = unsafe { std::mem::transmute(keys) };
         store.data_mut().scope = Some(CallScope {
             backend: raw,
-            keys: declarations.keys,
+            keys,
             read_only: declarations.read_only,
             dynamic_keys: declarations.dynamic_keys,
             undo: UndoLog::default(),
             all_or_nothing: declarations.all_or_nothing,
-            started: Instant::now(),
+            started: declarations.started,
             deadline: declarations.deadline,
             host_calls: 0,
             max_host_calls: declarations.max_host_calls,
@@ -217,11 +225,6 @@ impl HostState {
         Ok(left.min(Duration::from_millis(CHECK_INTERVAL_MS)))
     }
 
-    /// The keys the call in progress declared (none outside a call).
-    pub fn declared_keys(&self) -> &[Bytes] {
-        self.scope.as_ref().map_or(&[], |scope| &scope.keys)
-    }
-
     fn scope(&mut self) -> R<(&mut CallScope, &mut dyn Backend)> {
         let scope = self.scope.as_mut().ok_or_else(|| {
             GuestError::CommandNotAllowed(
@@ -268,8 +271,7 @@ impl HostState {
                     .map_err(GuestError::Redis)?;
             }
         }
-        let argv: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
-        let nodes = backend.run(&argv, scope.read_only);
+        let nodes = backend.run(&cmd.argv(), scope.read_only);
         if let Some(Node::Error(text)) = nodes.first() {
             return Err(classify_error(text));
         }
@@ -307,12 +309,13 @@ impl wasmtime::ResourceLimiter for HostState {
 
 impl CallScope {
     fn check_key(&self, key: &[u8], backend: &dyn Backend) -> R<()> {
-        if self.keys.iter().any(|declared| declared == key) {
+        // SAFETY: the keys are valid while the scope is installed.
+        let keys = unsafe { &*self.keys };
+        if keys.contains(&key) {
             return Ok(());
         }
         if self.dynamic_keys {
-            let same_slot = self
-                .keys
+            let same_slot = keys
                 .first()
                 .is_some_and(|first| policy::key_slot(first) == policy::key_slot(key));
             if !backend.cluster_mode() || same_slot {
@@ -447,11 +450,12 @@ impl redis::Host for HostState {
         if let Some(reason) = policy::refusal(name.as_bytes()) {
             return Err(GuestError::CommandNotAllowed(reason));
         }
-        let mut cmd = Command::read(&name).args(args);
+        let mut cmd = Command::read(name).args(args);
         let (_, backend) = self.scope()?;
-        let argv: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
-        let keys = backend.key_positions(&argv).map_err(GuestError::Redis)?;
-        cmd.key_positions = keys.positions;
+        let keys = backend
+            .key_positions(&cmd.argv())
+            .map_err(GuestError::Redis)?;
+        cmd.key_positions = keys.positions.into();
         cmd.writes = keys.writes;
         let mut cursor = self.exec(cmd)?;
         Ok(cursor.rest())
@@ -983,6 +987,14 @@ impl redis::Host for HostState {
     }
 
     fn time(&mut self) -> R<ServerTime> {
+        let (_, backend) = self.scope()?;
+        if let Some(now) = backend.now() {
+            self.charge()?;
+            return Ok(ServerTime {
+                seconds: now.as_secs(),
+                microseconds: u64::from(now.subsec_micros()),
+            });
+        }
         let mut c = self.exec(Command::read("TIME"))?;
         c.array()?;
         let mut part = || -> R<u64> {

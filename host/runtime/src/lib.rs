@@ -31,7 +31,7 @@ pub mod reply;
 pub mod undo;
 pub mod wasi;
 
-pub use backend::{Backend, KeyPositions, LogLevel};
+pub use backend::{Backend, KeyPositions, KeyState, LogLevel};
 pub use bindings::pattern::engine::types::{Error as GuestError, Node};
 pub use engine::{Engine, EngineConfig};
 pub use error::{CallError, LoadError};

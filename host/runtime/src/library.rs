@@ -17,6 +17,7 @@ use crate::{reply, CallError, GuestError, LoadError, Node};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 pub use crate::bindings::exports::pattern::engine::library::{FunctionInfo, LibraryInfo, Param};
@@ -67,7 +68,19 @@ impl FunctionStats {
 struct Warm {
     store: Store<HostState>,
     instance: Pattern,
+    /// The export `library.call`, type-checked once as [`CallFunc`].
+    call: Func,
 }
+
+/// `library.call` with the declared keys and the arguments borrowed straight
+/// from the caller's command (the generated binding takes owned vectors,
+/// which would copy every key and argument once more per call).
+type CallFunc<'a> = TypedFunc<(&'a str, &'a [&'a [u8]], &'a [&'a [u8]]), (CallResult,)>;
+
+type CallResult = Result<Vec<Node>, GuestError>;
+
+/// The export holding `describe` and `call`.
+const LIBRARY_EXPORT: &str = "pattern:engine/library@0.1.0";
 
 /// A loaded, described library version.
 pub struct Library {
@@ -164,8 +177,8 @@ impl Library {
         &mut self,
         backend: &mut dyn Backend,
         function: &str,
-        keys: Vec<Vec<u8>>,
-        args: Vec<Vec<u8>>,
+        keys: &[&[u8]],
+        args: &[&[u8]],
         mode: CallMode,
     ) -> Result<Vec<Node>, CallError> {
         let index = self
@@ -185,6 +198,7 @@ impl Library {
             )));
         }
         let config = self.engine.config();
+        let started = Instant::now();
         let declarations = CallDeclarations {
             keys,
             read_only: mode == CallMode::ReadOnly || described.read_only,
@@ -192,12 +206,13 @@ impl Library {
             deadline: Duration::from_millis(config.deadline_ms),
             max_host_calls: config.max_host_calls,
             all_or_nothing: config.all_or_nothing,
+            started,
         };
-        let started = Instant::now();
-        let control = self.engine.inner.control.clone();
+        let control = &self.engine.inner.control;
         control.kill.store(false, Ordering::SeqCst);
         control.running.store(true, Ordering::SeqCst);
-        let result = self.call_warm(backend, function, declarations, &args);
+        let result = self.call_warm(backend, function, declarations, args);
+        let control = &self.engine.inner.control;
         control.running.store(false, Ordering::SeqCst);
         control.kill.store(false, Ordering::SeqCst);
         self.last_usage.time = started.elapsed();
@@ -219,7 +234,7 @@ impl Library {
         backend: &mut dyn Backend,
         function: &str,
         declarations: CallDeclarations,
-        args: &[Vec<u8>],
+        args: &[&[u8]],
     ) -> Result<Vec<Node>, CallError> {
         let config = self.engine.config().clone();
         let mut warm = match self.warm.take() {
@@ -236,12 +251,13 @@ impl Library {
                 .map_err(|e| CallError::Instantiate(one_line(&e)))?;
         }
         warm.store.data_mut().take_refused_growth();
-        let instance = &warm.instance;
+        // SAFETY: `warm.call` was type-checked as `CallFunc` when the
+        // instance was created.
+        let call = unsafe { CallFunc::new_unchecked(warm.call) };
+        let keys = declarations.keys;
         let (outcome, record) = HostState::enter(&mut warm.store, backend, declarations, |store| {
-            let keys = declarations_keys(store);
-            instance
-                .pattern_engine_library()
-                .call_call(store, function, &keys, args)
+            call.call(store, (function, keys, args))
+                .map(|(result,)| result)
         });
         let refused_growth = warm.store.data_mut().take_refused_growth();
         self.last_usage = CallUsage {
@@ -325,11 +341,6 @@ fn classify_trap(
     }
 }
 
-/// The declared keys as the guest receives them (held by the call scope).
-fn declarations_keys(store: &mut Store<HostState>) -> Vec<Vec<u8>> {
-    store.data().declared_keys().to_vec()
-}
-
 fn instantiate(engine: &Engine, pre: &PatternPre<HostState>, name: &str) -> Result<Warm, String> {
     let state = HostState::new(name.to_string(), engine.config().memory_bytes);
     let mut store = Store::new(&engine.inner.engine, state);
@@ -347,10 +358,22 @@ fn instantiate(engine: &Engine, pre: &PatternPre<HostState>, name: &str) -> Resu
             .set_fuel(engine.config().fuel)
             .map_err(|e| one_line(&e))?;
     }
-    let instance = pre
-        .instantiate(&mut store)
-        .map_err(|e| format!("could not instantiate library '{name}': {}", one_line(&e)))?;
-    Ok(Warm { store, instance })
+    let failed =
+        |e: wasmtime::Error| format!("could not instantiate library '{name}': {}", one_line(&e));
+    let component = pre.instance_pre().instantiate(&mut store).map_err(failed)?;
+    let instance = Pattern::new(&mut store, &component).map_err(failed)?;
+    let call = component
+        .get_export_index(&mut store, None, LIBRARY_EXPORT)
+        .and_then(|library| component.get_export_index(&mut store, Some(&library), "call"))
+        .and_then(|call| component.get_func(&mut store, call))
+        .ok_or_else(|| format!("library '{name}' exports no {LIBRARY_EXPORT}#call"))?;
+    call.typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)
+        .map_err(failed)?;
+    Ok(Warm {
+        store,
+        instance,
+        call,
+    })
 }
 
 /// Epoch ticks for a deadline: rounded up, plus one because the current tick

@@ -81,13 +81,13 @@ pub fn classify_error(text: &str) -> GuestError {
 pub struct Cursor {
     nodes: std::iter::Peekable<std::vec::IntoIter<Node>>,
     /// The command's name as the guest gave it, for error messages.
-    command: Vec<u8>,
+    command: crate::command::Word,
 }
 
 type Decoded<T> = Result<T, GuestError>;
 
 impl Cursor {
-    pub fn new(nodes: Vec<Node>, command: Vec<u8>) -> Self {
+    pub fn new(nodes: Vec<Node>, command: crate::command::Word) -> Self {
         Self {
             nodes: nodes.into_iter().peekable(),
             command,
@@ -295,13 +295,13 @@ mod tests {
             Node::Bulk(b"v".to_vec()),
             Node::Integer(7),
         ];
-        let mut c = Cursor::new(nodes, b"TEST".to_vec());
+        let mut c = Cursor::new(nodes, b"TEST".to_vec().into());
         assert_eq!(c.array().unwrap(), 2);
         assert_eq!(c.pairs().unwrap(), vec![(b"f".to_vec(), b"v".to_vec())]);
         assert_eq!(c.int().unwrap(), 7);
         let mut c = Cursor::new(
             vec![Node::Array(1), Node::Array(1), Node::Nil, Node::Integer(3)],
-            b"T".to_vec(),
+            b"T".to_vec().into(),
         );
         c.skip().unwrap();
         assert_eq!(c.int().unwrap(), 3);

@@ -12,11 +12,13 @@
 //! writes they undo: replicas and the AOF end up where the primary does,
 //! with none of the failed call's effects.
 //!
-//! Saving costs one `DUMP` per key a call writes (plus one `PEXPIRETIME`
-//! when the key exists), once per key per call, whatever the number of
-//! writes to it.
+//! Saving happens once per key per call, whatever the number of writes to
+//! it. A backend that can look keys up directly ([`Backend::key_state`],
+//! the Redis module does) makes saving an absent key free of commands, and a
+//! present one cost a single `DUMP`; otherwise saving runs `DUMP` (plus
+//! `PEXPIRETIME` when the key exists).
 
-use crate::backend::Backend;
+use crate::backend::{Backend, KeyState};
 use crate::Node;
 
 /// A key as it was before the call first wrote it.
@@ -48,12 +50,20 @@ impl UndoLog {
         if self.saved.iter().any(|(saved, _)| saved == key) {
             return Ok(());
         }
+        let known = backend.key_state(key);
+        if known == Some(KeyState::Absent) {
+            self.saved.push((key.to_vec(), Saved::Absent));
+            return Ok(());
+        }
         let saved = match first(backend.run(&[b"DUMP", key], true))? {
             Node::Nil => Saved::Absent,
             Node::Bulk(dump) => {
-                let expire_at_ms = match first(backend.run(&[b"PEXPIRETIME", key], true))? {
-                    Node::Integer(at) => at,
-                    other => return Err(format!("ERR PEXPIRETIME replied {other:?}")),
+                let expire_at_ms = match known {
+                    Some(KeyState::Present { expire_at_ms }) => expire_at_ms,
+                    _ => match first(backend.run(&[b"PEXPIRETIME", key], true))? {
+                        Node::Integer(at) => at,
+                        other => return Err(format!("ERR PEXPIRETIME replied {other:?}")),
+                    },
                 };
                 Saved::Present { dump, expire_at_ms }
             }

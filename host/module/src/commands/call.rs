@@ -141,14 +141,8 @@ unsafe fn run(
     else {
         return reply::error(ctx, &format!("ERR unknown library '{}'", parsed.library));
     };
-    let keys = words[3..3 + parsed.numkeys]
-        .iter()
-        .map(|k| k.to_vec())
-        .collect();
-    let call_args = words[3 + parsed.numkeys..]
-        .iter()
-        .map(|a| a.to_vec())
-        .collect();
+    let keys = &words[3..3 + parsed.numkeys];
+    let call_args = &words[3 + parsed.numkeys..];
     let mut backend = RedisBackend::new(&context);
     match library.call(&mut backend, parsed.function, keys, call_args, mode) {
         Ok(nodes) if profile => {

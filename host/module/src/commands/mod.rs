@@ -74,6 +74,10 @@ pub fn register(ctx: &Context) -> Result<(), String> {
     Ok(())
 }
 
+/// Arguments of a command kept on the stack (a call with a few keys and
+/// arguments allocates no vector for them).
+const ARGS_ON_STACK: usize = 16;
+
 /// The arguments of a command as byte slices (valid during the command).
 ///
 /// # Safety
@@ -81,7 +85,7 @@ pub fn register(ctx: &Context) -> Result<(), String> {
 pub(crate) unsafe fn args<'a>(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
-) -> Vec<&'a [u8]> {
+) -> smallvec::SmallVec<[&'a [u8]; ARGS_ON_STACK]> {
     (0..argc as usize)
         .map(|i| {
             let mut len = 0;
