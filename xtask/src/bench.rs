@@ -23,6 +23,9 @@ struct Pair {
     /// Prepares the data the function reads (on the engine's Redis); the
     /// keys it returns replace `keys`.
     setup: Option<Setup>,
+    /// The command of the native twin (`bench/native`: the same Redis
+    /// commands from a plain module, no Wasm), where there is one.
+    native: Option<&'static str>,
 }
 
 /// Prepares a pair's data; returns its keys.
@@ -78,6 +81,26 @@ fn one_cache_entry(con: &mut redis::Connection) -> Result<Vec<String>> {
     Ok(vec!["bench:xf".into()])
 }
 
+/// A board of 1 000 players on 250 scores (ties), read around one in the
+/// middle (21 rows). Submitting the same best scores again changes nothing,
+/// so preparing it twice is harmless.
+fn one_board(con: &mut redis::Connection) -> Result<Vec<String>> {
+    let key = "bench:board:1000";
+    let mut pipe = redis::pipe();
+    for i in 0..1000 {
+        pipe.cmd("PATTERN.CALL")
+            .arg("board.submit")
+            .arg(1)
+            .arg(key)
+            .arg(format!("player:{i}"))
+            .arg(i % 250 * 4)
+            .arg("best")
+            .ignore();
+    }
+    pipe.query::<()>(con)?;
+    Ok(vec![key.into()])
+}
+
 const PAIRS: &[Pair] = &[
     Pair {
         name: "fixed_window",
@@ -86,6 +109,7 @@ const PAIRS: &[Pair] = &[
         keys: &["rl:__rand_int__"],
         args: &["1000000", "60"],
         setup: None,
+        native: Some("NATIVE.FIXED_WINDOW"),
     },
     Pair {
         name: "sliding_log",
@@ -94,6 +118,7 @@ const PAIRS: &[Pair] = &[
         keys: &["sl:__rand_int__"],
         args: &["1000000", "60000"],
         setup: None,
+        native: None,
     },
     Pair {
         name: "sliding_counter",
@@ -102,6 +127,7 @@ const PAIRS: &[Pair] = &[
         keys: &["sc:__rand_int__"],
         args: &["1000000", "60"],
         setup: None,
+        native: None,
     },
     Pair {
         name: "token_bucket",
@@ -110,6 +136,7 @@ const PAIRS: &[Pair] = &[
         keys: &["tb:__rand_int__"],
         args: &["1000000", "1000"],
         setup: None,
+        native: Some("NATIVE.TOKEN_BUCKET"),
     },
     Pair {
         name: "gcra",
@@ -118,6 +145,7 @@ const PAIRS: &[Pair] = &[
         keys: &["gcra:__rand_int__"],
         args: &["1000000", "1000", "1"],
         setup: None,
+        native: Some("NATIVE.GCRA"),
     },
     Pair {
         name: "lock.acquire",
@@ -126,6 +154,7 @@ const PAIRS: &[Pair] = &[
         keys: &["lock:{__rand_int__}", "fence:{__rand_int__}"],
         args: &["owner-1", "100"],
         setup: None,
+        native: Some("NATIVE.LOCK_ACQUIRE"),
     },
     Pair {
         name: "lock.release",
@@ -134,6 +163,7 @@ const PAIRS: &[Pair] = &[
         keys: &["lock:{__rand_int__}"],
         args: &["owner-1"],
         setup: None,
+        native: Some("NATIVE.LOCK_RELEASE"),
     },
     Pair {
         name: "session.get",
@@ -142,6 +172,7 @@ const PAIRS: &[Pair] = &[
         keys: &[],
         args: &[],
         setup: Some(one_session),
+        native: None,
     },
     Pair {
         name: "cache.xfetch",
@@ -150,6 +181,25 @@ const PAIRS: &[Pair] = &[
         keys: &[],
         args: &["1"],
         setup: Some(one_cache_entry),
+        native: None,
+    },
+    Pair {
+        name: "board.submit",
+        target: "board.submit",
+        lua: "board_submit.lua",
+        keys: &["bench:board"],
+        args: &["player:__rand_int__", "__rand_int__", "best"],
+        setup: None,
+        native: None,
+    },
+    Pair {
+        name: "board.around",
+        target: "board.around",
+        lua: "board_around.lua",
+        keys: &[],
+        args: &["player:120", "10"],
+        setup: Some(one_board),
+        native: None,
     },
 ];
 
@@ -175,6 +225,9 @@ fn start_redis(
             .arg("--loadmodule")
             .arg(module)
             .args(module_args)
+            // The native twins (bench/native), built with the module.
+            .arg("--loadmodule")
+            .arg(module.with_file_name("libpattern_native_twin.so"))
             .stdout(Stdio::null())
             .spawn()
             .context("starting redis-server")?,
@@ -284,10 +337,10 @@ pub fn run(args: &[String]) -> Result<()> {
         .arg(functions_library(&lua_dir)?)
         .query(&mut con)?;
     println!(
-        "redis-benchmark: 50 clients, {requests} requests per run, 2 rounds; best round shown; ratio = engine / faster Lua"
+        "redis-benchmark: 50 clients, {requests} requests per run, 2 rounds; best round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling)"
     );
     println!(
-        "{:<16} {:>4} {:>11} {:>7} {:>7} {:>11} {:>11} {:>7} {:>7} {:>6}",
+        "{:<16} {:>4} {:>11} {:>7} {:>7} {:>11} {:>11} {:>7} {:>7} {:>6} {:>11} {:>6}",
         "function",
         "pipe",
         "engine op/s",
@@ -297,7 +350,9 @@ pub fn run(args: &[String]) -> Result<()> {
         "fcall op/s",
         "p50 ms",
         "p99 ms",
-        "ratio"
+        "ratio",
+        "native op/s",
+        "e/nat"
     );
     for pair in PAIRS {
         let script = std::fs::read_to_string(lua_dir.join(pair.lua))?;
@@ -309,12 +364,22 @@ pub fn run(args: &[String]) -> Result<()> {
         let call = pair.command("PATTERN.CALL", pair.target, &keys);
         let evalsha = pair.command("EVALSHA", &sha, &keys);
         let fcall = pair.command("FCALL", function_name(pair.lua), &keys);
+        let native = pair.native.map(|command| {
+            let mut cmd = pair.command(command, "", &keys);
+            cmd.remove(1);
+            cmd
+        });
         for pipeline in [1, 16] {
             let (mut engine, mut eval, mut function) = (Vec::new(), Vec::new(), Vec::new());
+            let mut native_ops: Option<f64> = None;
             for _round in 0..2 {
                 engine.push(benchmark(port, pipeline, requests, &call)?);
                 eval.push(benchmark(port, pipeline, requests, &evalsha)?);
                 function.push(benchmark(port, pipeline, requests, &fcall)?);
+                if let Some(native) = &native {
+                    let ops = benchmark(port, pipeline, requests, native)?.ops;
+                    native_ops = Some(native_ops.unwrap_or(0.0).max(ops));
+                }
             }
             let best = |samples: Vec<Sample>| {
                 samples
@@ -323,8 +388,12 @@ pub fn run(args: &[String]) -> Result<()> {
                     .expect("two rounds")
             };
             let (e, l, f) = (best(engine), best(eval), best(function));
+            let (native_column, of_native) = match native_ops {
+                Some(ops) => (format!("{ops:.0}"), format!("{:.2}", e.ops / ops)),
+                None => ("-".into(), "-".into()),
+            };
             println!(
-                "{:<16} {:>4} {:>11.0} {:>7.3} {:>7.3} {:>11.0} {:>11.0} {:>7.3} {:>7.3} {:>6.2}",
+                "{:<16} {:>4} {:>11.0} {:>7.3} {:>7.3} {:>11.0} {:>11.0} {:>7.3} {:>7.3} {:>6.2} {:>11} {:>6}",
                 pair.name,
                 pipeline,
                 e.ops,
@@ -334,7 +403,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 f.ops,
                 f.p50_ms,
                 f.p99_ms,
-                e.ops / l.ops.max(f.ops)
+                e.ops / l.ops.max(f.ops),
+                native_column,
+                of_native
             );
         }
     }

@@ -1,0 +1,553 @@
+//! Bench-only Redis module: native twins of a few library functions.
+//!
+//! Each `NATIVE.*` command makes the same `RedisModule_Call` sequence as
+//! its component makes through `PATTERN.CALL` (same commands, arguments,
+//! and flags `!ESC3`: replicated, errors as replies, script mode, ACL
+//! checked, RESP3; the clock read directly, as the engine's `time` import
+//! does), with the same keys, arguments and replies, but as plain
+//! Rust inside Redis: no Wasm, no host bindings, no undeclared-key checks,
+//! no undo log, no budgets. `cargo xtask bench` sets it beside the engine, so
+//! engine / native is the ceiling of the design: what the sandbox costs over
+//! the same work done natively. It is not a product and ships nowhere.
+//!
+//! | command | twin of |
+//! |---|---|
+//! | `NATIVE.TOKEN_BUCKET 1 <key> <capacity> <refill-per-second> [<cost>]` | `ratelimit.token_bucket` |
+//! | `NATIVE.GCRA 1 <key> <max-burst> <count> <period-seconds> [<quantity>]` | `ratelimit.gcra` |
+//! | `NATIVE.FIXED_WINDOW 1 <key> <limit> <window-seconds>` | `ratelimit.fixed_window` |
+//! | `NATIVE.LOCK_ACQUIRE 2 <lock-key> <fence-key> <owner> <ttl-ms>` | `lock.acquire` |
+//! | `NATIVE.LOCK_RELEASE 1 <lock-key> <owner>` | `lock.release` |
+//!
+//! The rate limiters reuse the guests' pure algorithms and the SDK's
+//! argument parsing (both plain Rust, built natively here), so only the
+//! Redis layer is written twice; `tests/tests/native_twin.rs` checks the
+//! replies against the components. Arguments go to `RedisModule_Call` as
+//! format codes (`s` the caller's key string, `b` a buffer, `l` an integer)
+//! rather than a vector of new strings: the cheapest native way to send the
+//! same command.
+//!
+//! Load it beside the engine: `redis-server --loadmodule
+//! libpattern_engine.so --loadmodule libpattern_native_twin.so`.
+
+use pattern_guest::{Args, Error};
+use ratelimit::{fixed_window, gcra, token_bucket};
+use redis_module::{raw, redis_module, Context, RedisString, Status};
+use std::ffi::{c_char, c_int, c_longlong, CStr, CString};
+use std::marker::PhantomData;
+
+/// The rate limiters' modules, compiled from `patterns/ratelimit/src/` as
+/// they are: their pure algorithms are used here, their `call` (the Wasm
+/// Redis layer) is not. Not a dependency on `pattern-ratelimit`, because its
+/// `export_library!` exports symbols named like `pattern:engine/library#call`
+/// that rustc cannot put in a cdylib's linker version script
+/// (rust-lang/rust#38238).
+#[allow(dead_code)]
+#[path = "../../../patterns/ratelimit/src"]
+mod ratelimit {
+    pub mod fixed_window;
+    pub mod gcra;
+    pub mod token_bucket;
+}
+
+/// A command's failure: the one-line error the client gets.
+struct Fail(String);
+
+impl From<&str> for Fail {
+    fn from(line: &str) -> Self {
+        Fail(line.to_string())
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Guest(line) | Error::Redis(line) => Fail(line),
+            other => Fail(format!("ERR {other:?}")),
+        }
+    }
+}
+
+/// What a twin replies.
+enum Out {
+    Nil,
+    Int(i64),
+    Ints(Vec<i64>),
+}
+
+/// An integer reply from a `u64`, saturating as the guest SDK's `Reply`.
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A call reply, freed when dropped; Redis errors (flag `E`) and refused
+/// calls (NULL) become a [`Fail`], as the guest's `?` turns them into its
+/// error.
+struct Owned(*mut raw::RedisModuleCallReply);
+
+impl Owned {
+    fn new(reply: *mut raw::RedisModuleCallReply, command: &str) -> Result<Self, Fail> {
+        if reply.is_null() {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(Fail(format!(
+                "ERR '{command}' could not run (errno {errno})"
+            )));
+        }
+        let owned = Owned(reply);
+        let root = owned.root();
+        if root.kind() == raw::REDISMODULE_REPLY_ERROR {
+            let text = root.text().unwrap_or_default();
+            return Err(Fail(String::from_utf8_lossy(text).into_owned()));
+        }
+        Ok(owned)
+    }
+
+    fn root(&self) -> Node<'_> {
+        Node {
+            reply: self.0,
+            owner: PhantomData,
+        }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        unsafe { raw::RedisModule_FreeCallReply.unwrap()(self.0) };
+    }
+}
+
+/// A reply or one of its elements, alive as long as the whole reply.
+#[derive(Clone, Copy)]
+struct Node<'a> {
+    reply: *mut raw::RedisModuleCallReply,
+    owner: PhantomData<&'a Owned>,
+}
+
+impl<'a> Node<'a> {
+    fn kind(self) -> isize {
+        // NULL (an element past the end) is REDISMODULE_REPLY_UNKNOWN.
+        unsafe { raw::RedisModule_CallReplyType.unwrap()(self.reply) as isize }
+    }
+
+    fn text(self) -> Option<&'a [u8]> {
+        let mut len = 0usize;
+        let p = unsafe { raw::RedisModule_CallReplyStringPtr.unwrap()(self.reply, &mut len) };
+        (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
+    }
+
+    /// A bulk or status string, or `None` for nil.
+    fn bytes(self) -> Result<Option<&'a [u8]>, Fail> {
+        match self.kind() {
+            raw::REDISMODULE_REPLY_NULL => Ok(None),
+            raw::REDISMODULE_REPLY_STRING => Ok(Some(self.text().unwrap_or_default())),
+            _ => Err(Fail::from("ERR unexpected reply type: expected a string")),
+        }
+    }
+
+    fn int(self) -> Result<i64, Fail> {
+        match self.kind() {
+            raw::REDISMODULE_REPLY_INTEGER => {
+                Ok(unsafe { raw::RedisModule_CallReplyInteger.unwrap()(self.reply) })
+            }
+            _ => Err(Fail::from("ERR unexpected reply type: expected an integer")),
+        }
+    }
+
+    fn element(self, i: usize) -> Node<'a> {
+        Node {
+            reply: unsafe { raw::RedisModule_CallReplyArrayElement.unwrap()(self.reply, i) },
+            owner: PhantomData,
+        }
+    }
+}
+
+/// Text parsed as a number, or `None`.
+fn number<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
+    std::str::from_utf8(raw).ok()?.parse().ok()
+}
+
+/// `RedisModule_Call(ctx, COMMAND, "!ESC3" FORMAT, args...)` as an
+/// [`Owned`] reply: the engine's flags (less `v`), then one format code per
+/// argument (`b` takes a pointer and a length).
+macro_rules! rm_call {
+    ($ctx:expr, $command:literal, $format:literal $(, $arg:expr)* $(,)?) => {
+        Owned::new(
+            unsafe {
+                raw::RedisModule_Call.unwrap()(
+                    $ctx,
+                    concat!($command, "\0").as_ptr().cast::<c_char>(),
+                    concat!("!ESC3", $format, "\0").as_ptr().cast::<c_char>()
+                    $(, $arg)*
+                )
+            },
+            $command,
+        )
+    };
+}
+
+/// One command invocation: the caller's context, its keys (passed to Redis
+/// as they came, without copies) and its arguments.
+struct Call<'a> {
+    ctx: *mut raw::RedisModuleCtx,
+    keys: &'a [*mut raw::RedisModuleString],
+    args: Args,
+}
+
+impl Call<'_> {
+    /// The server's clock in microseconds: the wall clock `TIME` reads,
+    /// read directly as the engine's `time` import does (no command).
+    fn now_us(&self) -> Result<u64, Fail> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| Fail::from("ERR the clock is before 1970"))?;
+        Ok(now.as_micros() as u64)
+    }
+
+    /// `GET key` parsed as a number; `what` is the error for another value.
+    fn get_number<T: std::str::FromStr>(
+        &self,
+        key: *mut raw::RedisModuleString,
+        what: &str,
+    ) -> Result<Option<T>, Fail> {
+        let value = rm_call!(self.ctx, "GET", "s", key)?;
+        match value.root().bytes()? {
+            None => Ok(None),
+            Some(raw) => number(raw).map(Some).ok_or_else(|| Fail::from(what)),
+        }
+    }
+
+    /// Whether `GET lock` is `owner`.
+    fn holds(&self, lock: *mut raw::RedisModuleString, owner: &[u8]) -> Result<bool, Fail> {
+        let value = rm_call!(self.ctx, "GET", "s", lock)?;
+        Ok(value.root().bytes()? == Some(owner))
+    }
+
+    fn incr(&self, key: *mut raw::RedisModuleString) -> Result<i64, Fail> {
+        rm_call!(self.ctx, "INCRBY", "sl", key, 1 as c_longlong)?
+            .root()
+            .int()
+    }
+
+    fn pexpire(&self, key: *mut raw::RedisModuleString, ms: u64) -> Result<(), Fail> {
+        rm_call!(self.ctx, "PEXPIRE", "sl", key, ms as c_longlong).map(drop)
+    }
+}
+
+/// A native twin: a command name, its keys and the Redis layer of its guest
+/// function (the argument checks in the same order, so errors match too).
+trait Twin {
+    const NAME: &'static CStr;
+    /// The keys, as the guest's `expect_keys` names them.
+    const KEYS: &'static str;
+    const KEY_COUNT: usize;
+    fn run(call: &Call) -> Result<Out, Fail>;
+}
+
+/// `ratelimit.token_bucket`: the clock, HMGET; when allowed HSET, PEXPIRE.
+struct TokenBucket;
+
+impl Twin for TokenBucket {
+    const NAME: &'static CStr = c"NATIVE.TOKEN_BUCKET";
+    const KEYS: &'static str = "<key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (key, args) = (call.keys[0], &call.args);
+        args.expect_count(2, 3, "<capacity> <refill-per-second> [<cost>]")?;
+        let capacity = args.positive(0, "capacity")? as f64;
+        let rate = args.f64(1, "refill-per-second")?;
+        if rate <= 0.0 {
+            return Err(Fail::from("ERR <refill-per-second> must be positive"));
+        }
+        let cost = args.optional(2, |a, i| a.u64(i, "cost"))?.unwrap_or(1) as f64;
+        let bucket = token_bucket::Bucket {
+            capacity,
+            refill_per_second: rate,
+        };
+        // Whole milliseconds, exactly as the SDK's `now_ms`.
+        let now = call.now_us()? / 1000;
+        let state = rm_call!(
+            call.ctx,
+            "HMGET",
+            "scc",
+            key,
+            c"tokens".as_ptr(),
+            c"ts".as_ptr()
+        )?;
+        let field = |i| state.root().element(i).bytes();
+        let stored = match (field(0)?, field(1)?) {
+            (Some(tokens), Some(ts)) => number::<f64>(tokens).zip(number::<u64>(ts)),
+            _ => None,
+        };
+        let outcome = token_bucket::take(bucket, now, stored, cost);
+        if outcome.allowed {
+            let tokens = outcome.tokens.to_string();
+            rm_call!(
+                call.ctx,
+                "HSET",
+                "scbcl",
+                key,
+                c"tokens".as_ptr(),
+                tokens.as_ptr().cast::<c_char>(),
+                tokens.len(),
+                c"ts".as_ptr(),
+                now as c_longlong,
+            )?;
+            call.pexpire(key, outcome.full_in_ms.max(1))?;
+        }
+        Ok(Out::Ints(vec![
+            outcome.allowed as i64,
+            outcome.tokens.floor() as i64,
+            outcome.retry_after_ms,
+        ]))
+    }
+}
+
+/// `ratelimit.gcra`: the clock, GET; when allowed SET PX.
+struct Gcra;
+
+const NS_PER_SEC: i64 = 1_000_000_000;
+
+impl Twin for Gcra {
+    const NAME: &'static CStr = c"NATIVE.GCRA";
+    const KEYS: &'static str = "<key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (key, args) = (call.keys[0], &call.args);
+        args.expect_count(3, 4, "<max-burst> <count> <period-seconds> [<quantity>]")?;
+        let quota = gcra::Quota {
+            max_burst: args.u64(0, "max-burst")? as i64,
+            count: args.positive(1, "count")? as i64,
+            period_ns: (args.positive(2, "period-seconds")? as i64).saturating_mul(NS_PER_SEC),
+        };
+        let quantity = args.optional(3, |a, i| a.u64(i, "quantity"))?.unwrap_or(1) as i64;
+        let now_ns = (call.now_us()? as i64) * 1000;
+        let stored =
+            call.get_number::<i64>(key, "ERR the key holds a value that is not a GCRA state")?;
+        let outcome = gcra::rate_limit(quota, now_ns, stored, quantity)
+            .map_err(|e| Fail(format!("ERR {e}")))?;
+        if let Some((tat, ttl_ns)) = outcome.store {
+            let ttl_ms = (ttl_ns as u64).div_ceil(1_000_000).max(1);
+            rm_call!(
+                call.ctx,
+                "SET",
+                "slcl",
+                key,
+                tat as c_longlong,
+                c"PX".as_ptr(),
+                ttl_ms as c_longlong,
+            )?;
+        }
+        Ok(Out::Ints(vec![
+            outcome.limited as i64,
+            outcome.limit,
+            outcome.remaining,
+            gcra::seconds_up(outcome.retry_after_ns),
+            gcra::seconds_up(outcome.reset_after_ns),
+        ]))
+    }
+}
+
+/// `ratelimit.fixed_window`: GET; PTTL when counting; INCRBY when allowed;
+/// PEXPIRE when the window is new.
+struct FixedWindow;
+
+impl Twin for FixedWindow {
+    const NAME: &'static CStr = c"NATIVE.FIXED_WINDOW";
+    const KEYS: &'static str = "<key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (key, args) = (call.keys[0], &call.args);
+        args.expect_count(2, 2, "<limit> <window-seconds>")?;
+        let limit = args.positive(0, "limit")?;
+        let window_ms = args.positive(1, "window-seconds")?.saturating_mul(1000);
+        let count = call
+            .get_number::<u64>(key, "ERR the counter key holds a non-integer value")?
+            .unwrap_or(0);
+        let ttl = match count {
+            0 => None,
+            _ => u64::try_from(rm_call!(call.ctx, "PTTL", "s", key)?.root().int()?).ok(),
+        };
+        let decision = fixed_window::decide(count, limit, ttl, window_ms);
+        if decision.allowed {
+            call.incr(key)?;
+        }
+        if ttl.is_none() {
+            call.pexpire(key, window_ms)?;
+        }
+        Ok(Out::Ints(vec![
+            decision.allowed as i64,
+            int(decision.remaining),
+            int(decision.reset_after_ms),
+        ]))
+    }
+}
+
+/// `lock.acquire`: SET NX PX, then INCRBY of the fence; or, for the holder,
+/// GET, PEXPIRE and GET of the fence (INCRBY if it was deleted).
+struct LockAcquire;
+
+impl Twin for LockAcquire {
+    const NAME: &'static CStr = c"NATIVE.LOCK_ACQUIRE";
+    const KEYS: &'static str = "<lock-key> <fence-key>";
+    const KEY_COUNT: usize = 2;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (lock, fence, args) = (call.keys[0], call.keys[1], &call.args);
+        args.expect_count(2, 2, "<owner> <ttl-ms>")?;
+        let owner = args.bytes(0, "owner")?;
+        let ttl = args.positive(1, "ttl-ms")?;
+        let taken = rm_call!(
+            call.ctx,
+            "SET",
+            "sbccl",
+            lock,
+            owner.as_ptr().cast::<c_char>(),
+            owner.len(),
+            c"NX".as_ptr(),
+            c"PX".as_ptr(),
+            ttl as c_longlong,
+        )?
+        .root()
+        .bytes()?
+        .is_some();
+        if taken {
+            return Ok(Out::Int(call.incr(fence)?));
+        }
+        if call.holds(lock, owner)? {
+            call.pexpire(lock, ttl)?;
+            // A counter that is not an integer counts as deleted, as in the guest.
+            let counter = rm_call!(call.ctx, "GET", "s", fence)?;
+            let token = counter.root().bytes()?.and_then(number::<i64>);
+            return Ok(Out::Int(match token {
+                Some(token) => token,
+                None => call.incr(fence)?,
+            }));
+        }
+        Ok(Out::Nil)
+    }
+}
+
+/// `lock.release`: GET; DEL when `owner` holds the lock.
+struct LockRelease;
+
+impl Twin for LockRelease {
+    const NAME: &'static CStr = c"NATIVE.LOCK_RELEASE";
+    const KEYS: &'static str = "<lock-key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (lock, args) = (call.keys[0], &call.args);
+        args.expect_count(1, 1, "<owner>")?;
+        let owner = args.bytes(0, "owner")?;
+        if !call.holds(lock, owner)? {
+            return Ok(Out::Int(0));
+        }
+        rm_call!(call.ctx, "DEL", "s", lock)?;
+        Ok(Out::Int(1))
+    }
+}
+
+unsafe fn bytes<'a>(s: *mut raw::RedisModuleString) -> &'a [u8] {
+    let mut len = 0usize;
+    let p = raw::RedisModule_StringPtrLen.unwrap()(s, &mut len);
+    std::slice::from_raw_parts(p.cast::<u8>(), len)
+}
+
+/// `NAME numkeys key... arg...`: checks the keys as `PATTERN.CALL` and the
+/// guest do, runs the twin and writes its reply.
+unsafe extern "C" fn command<T: Twin>(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    let argv = std::slice::from_raw_parts(argv, argc as usize);
+    let numkeys = argv
+        .get(1)
+        .and_then(|n| number::<usize>(bytes(*n)))
+        .filter(|&n| n <= argv.len().saturating_sub(2));
+    if raw::RedisModule_IsKeysPositionRequest.unwrap()(ctx) != 0 {
+        for position in 2..2 + numkeys.unwrap_or(0) {
+            raw::RedisModule_KeyAtPos.unwrap()(ctx, position as c_int);
+        }
+        return raw::REDISMODULE_OK as c_int;
+    }
+    let outcome = match numkeys {
+        None => Err(Fail::from(
+            "ERR numkeys must be a non-negative integer no greater than the number of arguments after it",
+        )),
+        Some(n) if n != T::KEY_COUNT => Err(Fail(format!(
+            "ERR expected {} key(s): {}",
+            T::KEY_COUNT,
+            T::KEYS
+        ))),
+        Some(n) => T::run(&Call {
+            ctx,
+            keys: &argv[2..2 + n],
+            args: Args::new(argv[2 + n..].iter().map(|a| bytes(*a).to_vec()).collect()),
+        }),
+    };
+    match outcome {
+        Ok(Out::Nil) => raw::RedisModule_ReplyWithNull.unwrap()(ctx),
+        Ok(Out::Int(n)) => raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n),
+        Ok(Out::Ints(items)) => {
+            raw::RedisModule_ReplyWithArray.unwrap()(ctx, items.len() as _);
+            for n in items {
+                raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n);
+            }
+            raw::REDISMODULE_OK as c_int
+        }
+        Err(Fail(line)) => {
+            let line =
+                CString::new(line.replace(['\r', '\n', '\0'], " ")).expect("NUL bytes replaced");
+            raw::RedisModule_ReplyWithError.unwrap()(ctx, line.as_ptr())
+        }
+    };
+    raw::REDISMODULE_OK as c_int
+}
+
+/// Registers `T` with `PATTERN.CALL`'s flags (keys by the getkeys API).
+fn register<T: Twin>(ctx: &Context) -> Result<(), String> {
+    let status = unsafe {
+        raw::RedisModule_CreateCommand.unwrap()(
+            ctx.ctx,
+            T::NAME.as_ptr(),
+            Some(command::<T>),
+            c"write deny-oom deny-script getkeys-api".as_ptr(),
+            0,
+            0,
+            0,
+        )
+    };
+    if status == raw::REDISMODULE_OK as c_int {
+        Ok(())
+    } else {
+        Err(format!("could not register {}", T::NAME.to_string_lossy()))
+    }
+}
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    let registered = register::<TokenBucket>(ctx)
+        .and_then(|()| register::<Gcra>(ctx))
+        .and_then(|()| register::<FixedWindow>(ctx))
+        .and_then(|()| register::<LockAcquire>(ctx))
+        .and_then(|()| register::<LockRelease>(ctx));
+    match registered {
+        Ok(()) => Status::Ok,
+        Err(e) => {
+            ctx.log_warning(&format!("pattern-native-twin: {e}"));
+            Status::Err
+        }
+    }
+}
+
+// Allocates through Redis, as the engine module does, so both pay the same
+// allocator.
+redis_module! {
+    name: "pattern-native-twin",
+    version: 1,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [],
+    init: init,
+}

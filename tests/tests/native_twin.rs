@@ -1,0 +1,295 @@
+//! The native twins of `bench/native/` (`NATIVE.*` commands, the bench's
+//! ceiling) give the same replies as the components for the same sequence of
+//! calls on the same Redis, and leave keys with the same TTLs.
+//!
+//! Needs `target/debug/libpattern_native_twin.so`:
+//! `cargo build -p pattern-native-twin`.
+
+use pattern_tests::redis::{self, Value};
+use pattern_tests::{call, error_text, module_path, Server, ServerOptions};
+
+/// A server with the engine and the native twin module loaded.
+fn start() -> Server {
+    let native = module_path().with_file_name("libpattern_native_twin.so");
+    assert!(
+        native.exists(),
+        "{} is missing: run `cargo build -p pattern-native-twin`",
+        native.display()
+    );
+    Server::with(ServerOptions {
+        extra: vec!["--loadmodule".into(), native.display().to_string()],
+        ..ServerOptions::default()
+    })
+}
+
+/// The keys of a step, each under `prefix:`.
+fn prefixed(prefix: &str, keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|key| format!("{prefix}:{key}")).collect()
+}
+
+/// Integers equal, except the last `tolerant` ones (times), within `delta`.
+fn close(engine: &Value, native: &Value, tolerant: usize, delta: i64) -> bool {
+    match (engine, native) {
+        (Value::Array(e), Value::Array(n)) if e.len() == n.len() => {
+            e.iter().zip(n).enumerate().all(|(i, pair)| match pair {
+                (Value::Int(a), Value::Int(b)) if i + tolerant >= e.len() => (a - b).abs() <= delta,
+                (a, b) => a == b,
+            })
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// A twin under test: the engine target, the native command, and the
+/// tolerance of its time-dependent reply fields.
+struct Twin {
+    target: &'static str,
+    native: &'static str,
+    tolerant: usize,
+    delta: i64,
+}
+
+impl Twin {
+    /// Runs one step on `e:<key>` through the engine and on `n:<key>`
+    /// natively; the replies (or error lines) must match.
+    fn step(&self, con: &mut redis::Connection, keys: &[&str], args: &[&str]) {
+        let (engine_keys, native_keys) = (prefixed("e", keys), prefixed("n", keys));
+        let engine_keys: Vec<&str> = engine_keys.iter().map(String::as_str).collect();
+        let engine: Result<Value, String> =
+            call(con, self.target, &engine_keys, args).map_err(|e| error_text(&e));
+        let native: Result<Value, String> = redis::cmd(self.native)
+            .arg(keys.len())
+            .arg(&native_keys)
+            .arg(args)
+            .query(con)
+            .map_err(|e| error_text(&e));
+        let same = match (&engine, &native) {
+            (Ok(e), Ok(n)) => close(e, n, self.tolerant, self.delta),
+            (e, n) => e == n,
+        };
+        assert!(
+            same,
+            "{} {keys:?} {args:?}: engine {engine:?}, native {native:?}",
+            self.native
+        );
+    }
+}
+
+/// `SET` of the same value on `e:<key>` and `n:<key>`.
+fn seed(con: &mut redis::Connection, key: &str, value: &str) {
+    for prefix in ["e", "n"] {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{prefix}:{key}"))
+            .arg(value)
+            .query(con)
+            .unwrap();
+    }
+}
+
+/// Each `e:` key has its `n:` twin, of the same type, with a TTL within
+/// 100 ms (or the same -1: none).
+fn same_keys(con: &mut redis::Connection) {
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("e:*").query(con).unwrap();
+    keys.sort();
+    let mut natives: Vec<String> = redis::cmd("KEYS").arg("n:*").query(con).unwrap();
+    natives.sort();
+    let names = |keys: &[String]| -> Vec<String> { keys.iter().map(|k| k[2..].into()).collect() };
+    assert_eq!(names(&keys), names(&natives), "the same keys");
+    for key in names(&keys) {
+        let (e, n) = (format!("e:{key}"), format!("n:{key}"));
+        let kind = |con: &mut redis::Connection, k: &str| -> String {
+            redis::cmd("TYPE").arg(k).query(con).unwrap()
+        };
+        assert_eq!(kind(con, &e), kind(con, &n), "type of {key}");
+        let ttl = |con: &mut redis::Connection, k: &str| -> i64 {
+            redis::cmd("PTTL").arg(k).query(con).unwrap()
+        };
+        let (te, tn) = (ttl(con, &e), ttl(con, &n));
+        assert!(
+            (te < 0 && te == tn) || (te >= 0 && tn >= 0 && (te - tn).abs() <= 100),
+            "TTL of {key}: engine {te}, native {tn}"
+        );
+    }
+}
+
+#[test]
+fn token_bucket_matches_its_native_twin() {
+    let server = start();
+    server.load("ratelimit");
+    let mut con = server.connection();
+    seed(&mut con, "str", "x");
+    let twin = Twin {
+        target: "ratelimit.token_bucket",
+        native: "NATIVE.TOKEN_BUCKET",
+        tolerant: 1,
+        delta: 50,
+    };
+    let steps: &[(&[&str], &[&str])] = &[
+        (&["a"], &["3", "1"]),
+        (&["a"], &["3", "1"]),
+        (&["a"], &["3", "1"]),
+        (&["a"], &["3", "1"]),
+        (&["a"], &["3", "1", "2"]),
+        (&["a"], &["3", "1", "5"]),
+        (&["b"], &["10", "0.5", "4"]),
+        (&["b"], &["10", "0.5", "4"]),
+        (&["b"], &["10", "0.5", "4"]),
+        (&["b"], &["10", "0.5", "0"]),
+        (&["c"], &["1000000", "1000"]),
+        // Bad calls: the same error lines.
+        (&["a"], &["0", "1"]),
+        (&["a"], &["3", "0"]),
+        (&["a"], &["3", "-1"]),
+        (&["a"], &["3", "x"]),
+        (&["a"], &["3", "inf"]),
+        (&["a"], &["3", "1", "-1"]),
+        (&["a"], &["3"]),
+        (&["a"], &["3", "1", "1", "1"]),
+        (&[], &["3", "1"]),
+        (&["a", "b"], &["3", "1"]),
+        (&["str"], &["3", "1"]),
+    ];
+    for (keys, args) in steps {
+        twin.step(&mut con, keys, args);
+    }
+    same_keys(&mut con);
+}
+
+#[test]
+fn gcra_matches_its_native_twin() {
+    let server = start();
+    server.load("ratelimit");
+    let mut con = server.connection();
+    seed(&mut con, "bad", "not a tat");
+    let twin = Twin {
+        target: "ratelimit.gcra",
+        native: "NATIVE.GCRA",
+        // retry-after and reset-after, in whole seconds rounded up.
+        tolerant: 2,
+        delta: 1,
+    };
+    let mut steps: Vec<(&[&str], &[&str])> = vec![(&["g"], &["4", "1", "60"]); 7];
+    steps.extend_from_slice(&[
+        (&["g"], &["4", "1", "60", "0"]),
+        (&["h"], &["4", "1", "60", "0"]),
+        (&["h"], &["4", "1", "60", "2"]),
+        (&["h"], &["4", "1", "60", "9"]),
+        (&["h"], &["4", "1", "60", "3"]),
+        (&["i"], &["0", "1", "1"]),
+        (&["i"], &["0", "1", "1"]),
+        // The bench's quota: the key lives 1 ms (left out of `same_keys`).
+        (&["1ms"], &["1000000", "1000", "1"]),
+        // Bad calls and a state that is not a TAT.
+        (&["g"], &["4", "0", "60"]),
+        (&["g"], &["4", "1", "0"]),
+        (&["g"], &["-1", "1", "60"]),
+        (&["g"], &["4", "1"]),
+        (&["g"], &["4", "1", "60", "1", "1"]),
+        (&["bad"], &["4", "1", "60"]),
+        (&[], &["4", "1", "60"]),
+    ]);
+    for (keys, args) in steps {
+        twin.step(&mut con, keys, args);
+    }
+    let _: i64 = redis::cmd("DEL")
+        .arg(&["e:1ms", "n:1ms"])
+        .query(&mut con)
+        .unwrap();
+    same_keys(&mut con);
+}
+
+#[test]
+fn fixed_window_matches_its_native_twin() {
+    let server = start();
+    server.load("ratelimit");
+    let mut con = server.connection();
+    seed(&mut con, "ttl-less", "2");
+    seed(&mut con, "bad", "abc");
+    let twin = Twin {
+        target: "ratelimit.fixed_window",
+        native: "NATIVE.FIXED_WINDOW",
+        tolerant: 1,
+        delta: 50,
+    };
+    let steps: &[(&[&str], &[&str])] = &[
+        (&["a"], &["3", "60"]),
+        (&["a"], &["3", "60"]),
+        (&["a"], &["3", "60"]),
+        (&["a"], &["3", "60"]),
+        (&["a"], &["3", "60"]),
+        (&["b"], &["1", "1"]),
+        (&["b"], &["1", "1"]),
+        (&["ttl-less"], &["5", "10"]),
+        (&["ttl-less"], &["2", "10"]),
+        (&["c"], &["1000000", "60"]),
+        (&["bad"], &["3", "60"]),
+        (&["a"], &["0", "60"]),
+        (&["a"], &["3"]),
+        (&["a", "b"], &["3", "60"]),
+    ];
+    for (keys, args) in steps {
+        twin.step(&mut con, keys, args);
+    }
+    same_keys(&mut con);
+}
+
+#[test]
+fn lock_matches_its_native_twin() {
+    let server = start();
+    server.load("lock");
+    let mut con = server.connection();
+    let acquire = Twin {
+        target: "lock.acquire",
+        native: "NATIVE.LOCK_ACQUIRE",
+        tolerant: 0,
+        delta: 0,
+    };
+    let release = Twin {
+        target: "lock.release",
+        native: "NATIVE.LOCK_RELEASE",
+        tolerant: 0,
+        delta: 0,
+    };
+    let (lock, fence): (&[&str], &[&str]) = (&["lock"], &["lock", "fence"]);
+    acquire.step(&mut con, fence, &["alice", "60000"]);
+    acquire.step(&mut con, fence, &["bob", "60000"]);
+    acquire.step(&mut con, fence, &["alice", "30000"]);
+    release.step(&mut con, lock, &["bob"]);
+    release.step(&mut con, lock, &["alice"]);
+    release.step(&mut con, lock, &["alice"]);
+    acquire.step(&mut con, fence, &["bob", "60000"]);
+    // The counter deleted under a live lock: the holder gets a new token.
+    for prefix in ["e", "n"] {
+        let _: i64 = redis::cmd("DEL")
+            .arg(format!("{prefix}:fence"))
+            .query(&mut con)
+            .unwrap();
+    }
+    acquire.step(&mut con, fence, &["bob", "60000"]);
+    acquire.step(&mut con, fence, &["bob", "60000"]);
+    same_keys(&mut con);
+    // Bad calls and a lock key of another type.
+    seed(&mut con, "other", "x");
+    let _: () = redis::cmd("HSET")
+        .arg("e:hash")
+        .arg("f")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("n:hash")
+        .arg("f")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    acquire.step(&mut con, fence, &["carol", "0"]);
+    acquire.step(&mut con, fence, &["carol"]);
+    acquire.step(&mut con, lock, &["carol", "1000"]);
+    acquire.step(&mut con, &["hash", "fence"], &["carol", "1000"]);
+    release.step(&mut con, lock, &[]);
+    release.step(&mut con, fence, &["bob"]);
+    release.step(&mut con, &["hash"], &["bob"]);
+    release.step(&mut con, &["other"], &["bob"]);
+    release.step(&mut con, lock, &["bob"]);
+    same_keys(&mut con);
+}
