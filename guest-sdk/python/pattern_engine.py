@@ -1,7 +1,8 @@
 """Pattern Engine Python SDK: the Rust SDK's ergonomics for Python guests.
 
-- ``library(name, version, [fn(...)...])`` and ``fn(name, summary).key(...)
-  .arg(...).optional_arg(...).read_only()`` describe a library.
+- ``library(name, version, [fn(...)...], key_prefixes=[...], deadline_ms=...)``
+  and ``fn(name, summary).key(...).arg(...).optional_arg(...).read_only()``
+  describe a library (key prefixes and budgets are optional keywords).
 - ``export_library(info, handlers)`` builds the class componentize-py
   exports as ``Library``: ``call`` dispatches to ``handlers[function](keys,
   args)``, wraps the raw arguments in ``Args``, flattens the returned reply
@@ -20,7 +21,7 @@ other node types.
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from componentize_py_types import Err
 from wit_world.exports import library as lib
@@ -204,9 +205,33 @@ def fn(name: str, summary: str) -> _Fn:
     return _Fn(lib.FunctionInfo(name, summary, False, False, [], []))
 
 
-def library(name: str, version: str, functions: List[_Fn]) -> lib.LibraryInfo:
-    """Describes a library."""
-    return lib.LibraryInfo(name, version, [f.info for f in functions])
+def library(
+    name: str,
+    version: str,
+    functions: List[_Fn],
+    *,
+    key_prefixes: Sequence[str] = (),
+    deadline_ms: Optional[int] = None,
+    fuel: Optional[int] = None,
+    memory_bytes: Optional[int] = None,
+    max_host_calls: Optional[int] = None,
+    max_reply_bytes: Optional[int] = None,
+) -> lib.LibraryInfo:
+    """Describes a library.
+
+    ``key_prefixes``: the key prefixes it may touch, e.g. ``["rate:"]``;
+    every key of its calls must start with one (none: any key). The other
+    keywords ask for per-call budgets in place of the operator's defaults
+    (within the operator's ceilings); None keeps the default.
+    """
+    budgets = lib.BudgetRequest(
+        deadline_ms=deadline_ms, fuel=fuel, memory_bytes=memory_bytes,
+        max_host_calls=max_host_calls, max_reply_bytes=max_reply_bytes,
+    )
+    return lib.LibraryInfo(
+        name=name, version=version, functions=[f.info for f in functions],
+        key_prefixes=list(key_prefixes), budgets=budgets,
+    )
 
 
 def export_library(info: lib.LibraryInfo, handlers: Dict[str, Callable]):

@@ -229,3 +229,24 @@ fn without_all_or_nothing_a_failed_call_keeps_its_writes() {
     let after = snapshot(&mut con);
     assert_ne!(before, after, "the partial writes stay");
 }
+
+#[test]
+fn emptying_collections_member_by_member_is_undone_with_their_ttls() {
+    // The undo log saves these writes member by member (not the whole key);
+    // emptying a collection deletes its key and TTL, which undo restores.
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    seed(&mut con);
+    for key in ["set", "zset"] {
+        let _: () = redis::cmd("PEXPIRE")
+            .arg(key)
+            .arg(800_000)
+            .query(&mut con)
+            .unwrap();
+    }
+    let before = snapshot(&mut con);
+    let err = call::<Value>(&mut con, "hostile.empty_then_fail", &KEYS, &[]).unwrap_err();
+    assert_eq!(error_text(&err), "ERR failed after emptying");
+    assert_eq!(snapshot(&mut con), before);
+}

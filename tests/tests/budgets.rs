@@ -212,3 +212,90 @@ fn kill_stops_a_long_call_after_writes() {
     let echoed: Value = call(&mut con, "hostile.echo", &["k"], &["a"]).unwrap();
     assert!(matches!(echoed, Value::Array(_)));
 }
+
+/// `confined` asks for a 100 ms deadline and 50 host calls: it gets them,
+/// below the defaults (500 ms, 100 000) and above them (a default of 10
+/// host calls), and `PATTERN.DESCRIBE` shows what it runs with.
+#[test]
+fn a_library_gets_the_budgets_it_asks_for() {
+    let server = Server::start();
+    server.load("confined");
+    let mut con = server.connection();
+    let started = Instant::now();
+    let err = call::<Value>(&mut con, "confined.endless", &[], &[]).unwrap_err();
+    assert!(
+        error_text(&err).contains("exceeded its deadline of 100 ms"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = call::<Value>(&mut con, "confined.host_calls", &["confined:k"], &["51"]).unwrap_err();
+    assert!(
+        error_text(&err).contains("more than 50 host calls"),
+        "{err}"
+    );
+    let ok: i64 = call(&mut con, "confined.host_calls", &["confined:k"], &["50"]).unwrap();
+    assert_eq!(ok, 50);
+    let described: Value = redis::cmd("PATTERN.DESCRIBE")
+        .arg("confined")
+        .query(&mut con)
+        .unwrap();
+    let budgets = fields(&fields(&described)["budgets"]);
+    for (budget, value) in [
+        ("deadline_ms", 100),
+        ("fuel", 0),
+        ("memory_bytes", 128 << 20),
+        ("max_host_calls", 50),
+        ("max_reply_bytes", 64 << 20),
+    ] {
+        assert_eq!(budgets[budget], Value::Int(value), "{budget}: {budgets:?}");
+    }
+
+    let tight = Server::with(ServerOptions {
+        module_args: vec!["MAX_HOST_CALLS".into(), "10".into()],
+        ..Default::default()
+    });
+    tight.load("hostile");
+    tight.load("confined");
+    let mut con = tight.connection();
+    let err = call::<Value>(&mut con, "hostile.host_calls", &["k"], &["11"]).unwrap_err();
+    assert!(
+        error_text(&err).contains("more than 10 host calls"),
+        "{err}"
+    );
+    let ok: i64 = call(&mut con, "confined.host_calls", &["confined:k"], &["50"]).unwrap();
+    assert_eq!(ok, 50, "more than the default, as asked");
+}
+
+/// A request above the operator's ceiling refuses the upload, in one line
+/// that names the budget, the value, the ceiling and its module argument.
+#[test]
+fn a_request_over_a_ceiling_is_refused_at_load() {
+    for (module_args, line) in [
+        (
+            ["DEADLINE_MS", "20", "CEILING_DEADLINE_MS", "50"],
+            "ERR library asks for deadline_ms 100, over the operator's ceiling of 50 \
+             (module argument CEILING_DEADLINE_MS)",
+        ),
+        (
+            ["MAX_HOST_CALLS", "10", "CEILING_HOST_CALLS", "20"],
+            "ERR library asks for max_host_calls 50, over the operator's ceiling of 20 \
+             (module argument CEILING_HOST_CALLS)",
+        ),
+    ] {
+        let server = Server::with(ServerOptions {
+            module_args: module_args.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        });
+        let mut con = server.connection();
+        let err = redis::cmd("PATTERN.LOAD")
+            .arg(pattern_tests::component("confined"))
+            .query::<Value>(&mut con)
+            .unwrap_err();
+        assert_eq!(error_text(&err), line);
+        assert!(pattern_tests::libraries(&server).is_empty());
+    }
+}

@@ -333,6 +333,103 @@ fn undeclared_keys_are_refused() {
     assert_eq!(ok, Value::Okay);
 }
 
+/// The one-line error of a `confined` call that touched `key`.
+fn outside_confined(key: &str) -> String {
+    format!(
+        "ERR key '{key}' is outside the prefixes library 'confined' declared (confined:, rate:)"
+    )
+}
+
+#[test]
+fn declared_keys_outside_the_prefixes_are_refused_before_the_guest_runs() {
+    let server = Server::start();
+    server.load("confined");
+    let mut con = server.connection();
+    let err =
+        call::<Value>(&mut con, "confined.write", &["confined:a", "user:1"], &[]).unwrap_err();
+    assert_eq!(error_text(&err), outside_confined("user:1"));
+    let written: i64 = redis::cmd("EXISTS")
+        .arg(&["confined:a", "user:1"][..])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(written, 0, "nothing ran");
+    // A key must start with a prefix, not contain one.
+    let err = call::<Value>(&mut con, "confined.write", &["x:rate:1"], &[]).unwrap_err();
+    assert_eq!(error_text(&err), outside_confined("x:rate:1"));
+    let ok: Value = call(&mut con, "confined.write", &["confined:a", "rate:b"], &[]).unwrap();
+    assert_eq!(ok, Value::Okay);
+    let values: Vec<String> = redis::cmd("MGET")
+        .arg(&["confined:a", "rate:b"][..])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(values, ["written", "written"]);
+    let described: Value = redis::cmd("PATTERN.DESCRIBE")
+        .arg("confined")
+        .query(&mut con)
+        .unwrap();
+    let described = fields(&described);
+    assert_eq!(
+        described["key_prefixes"],
+        Value::Array(vec![
+            Value::BulkString(b"confined:".to_vec()),
+            Value::BulkString(b"rate:".to_vec()),
+        ])
+    );
+}
+
+#[test]
+fn command_keys_outside_the_prefixes_fail_the_call_and_undo_its_writes() {
+    let server = Server::start();
+    server.load("confined");
+    let mut con = server.connection();
+    let _: () = redis::cmd("SET")
+        .arg("confined:x")
+        .arg("before")
+        .query(&mut con)
+        .unwrap();
+    let attempts: [(&str, &[&str]); 4] = [
+        ("confined.write_then_get", &["user:1"]),
+        ("confined.write_then_command", &["SET", "user:1", "v"]),
+        ("confined.write_then_command", &["GET", "user:1"]),
+        // The guest ignores the error: the call fails all the same.
+        ("confined.write_then_ignore", &["user:1"]),
+    ];
+    for (function, args) in attempts {
+        let err = call::<Value>(&mut con, function, &["confined:x"], args).unwrap_err();
+        assert_eq!(
+            error_text(&err),
+            outside_confined("user:1"),
+            "{function} {args:?}"
+        );
+        let value: String = redis::cmd("GET").arg("confined:x").query(&mut con).unwrap();
+        assert_eq!(value, "before", "{function} {args:?} left its write behind");
+    }
+    let exists: i64 = redis::cmd("EXISTS").arg("user:1").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+    // Dynamic keys inside the prefixes work, by either import.
+    let read: Option<String> = call(
+        &mut con,
+        "confined.write_then_get",
+        &["confined:x"],
+        &["rate:y"],
+    )
+    .unwrap();
+    assert_eq!(read, None);
+    let ok: Value = call(
+        &mut con,
+        "confined.write_then_command",
+        &["confined:x"],
+        &["SET", "rate:y", "v"],
+    )
+    .unwrap();
+    assert_eq!(ok, Value::Okay);
+    let values: Vec<String> = redis::cmd("MGET")
+        .arg(&["confined:x", "rate:y"][..])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(values, ["written", "v"]);
+}
+
 #[test]
 fn writes_are_refused_in_read_only_calls() {
     let server = Server::start();
@@ -510,22 +607,54 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
 
 #[test]
 fn bad_module_arguments_refuse_to_load() {
-    for args in [
-        vec!["DEADLINE_MS", "0"],
-        vec!["DEADLINE_MS", "soon"],
-        vec!["NOSUCH", "1"],
-        vec!["DEADLINE_MS"],
-        vec!["VERSIONS_KEPT", "0"],
+    for (args, reason) in [
+        (vec!["DEADLINE_MS", "0"], "DEADLINE_MS must be between 1 and 60000, got 0"),
+        (vec!["DEADLINE_MS", "soon"], "DEADLINE_MS must be a non-negative integer"),
+        (vec!["NOSUCH", "1"], "unknown module argument 'NOSUCH'"),
+        (vec!["DEADLINE_MS"], "DEADLINE_MS needs a value"),
+        (vec!["VERSIONS_KEPT", "0"], "VERSIONS_KEPT must be between 1"),
+        // A ceiling below its default, or not a number.
+        (
+            vec!["CEILING_DEADLINE_MS", "100"],
+            "CEILING_DEADLINE_MS 100 is below DEADLINE_MS 500: a ceiling must be at least its default",
+        ),
+        (
+            vec!["MAX_HOST_CALLS", "10", "CEILING_HOST_CALLS", "5"],
+            "CEILING_HOST_CALLS 5 is below MAX_HOST_CALLS 10",
+        ),
+        (
+            vec!["CEILING_REPLY_BYTES", "lots"],
+            "CEILING_REPLY_BYTES must be a non-negative integer, got 'lots'",
+        ),
+        // No fuel ceiling while fuel metering is off.
+        (vec!["CEILING_FUEL", "1000"], "CEILING_FUEL needs FUEL above 0"),
     ] {
-        let dir = std::env::temp_dir().join(format!("pattern-badarg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = std::process::Command::new("redis-server")
-            .args(["--port", "0", "--loadmodule"])
+        // A real port: with `--port 0` Redis exits before loading modules.
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--port", &pattern_tests::free_port().to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--dir"])
+            .arg(std::env::temp_dir())
+            .arg("--loadmodule")
             .arg(pattern_tests::module_path())
             .args(&args)
-            .stdout(std::process::Stdio::null())
-            .status()
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
-        assert!(!status.success(), "{args:?} should stop redis-server");
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("{args:?} should stop redis-server");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(!output.status.success(), "{args:?} should stop redis-server");
+        let log = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            log.lines().any(|l| l.contains("pattern-engine: ") && l.contains(reason)),
+            "{args:?}: no line with '{reason}' in:\n{log}"
+        );
     }
 }

@@ -79,6 +79,10 @@ fn upload_call_same_bytes_rollback_delete() {
         described["functions"][0]["keys"][1]["name"],
         json!("fence-key")
     );
+    // No key prefixes, the operator's default budgets.
+    assert_eq!(described["key_prefixes"], json!([]));
+    assert_eq!(described["budgets"]["deadline_ms"], json!(500));
+    assert_eq!(described["budgets"]["max_host_calls"], json!(100_000));
 
     let rolled = gateway.request("POST", "/v1/libraries/lock/rollback", None, b"");
     assert_eq!(
@@ -203,6 +207,7 @@ fn calls_map_replies_and_errors() {
     let server = Server::start();
     server.load("ratelimit");
     server.load("hostile");
+    server.load("confined");
     let gateway = serve(&server, &[]);
     let ok = gateway.request(
         "POST",
@@ -239,6 +244,12 @@ fn calls_map_replies_and_errors() {
             call_body(&[], &[json!("other")]),
             422,
             "undeclared_key",
+        ),
+        (
+            "/v1/call/confined.write",
+            call_body(&["user:1"], &[]),
+            422,
+            "key_outside_prefixes",
         ),
         ("/v1/call/hostile.panic", call_body(&[], &[]), 422, "trap"),
         (

@@ -5,7 +5,7 @@
 //! Redis log through the host's minimal WASI.
 
 use pattern_tests::redis::{self, Value};
-use pattern_tests::{call, error_text, Server};
+use pattern_tests::{call, error_text, fields, Server};
 
 /// The twins of `ratelimit.token_bucket` in the other languages.
 const TWINS: &[&str] = &["ratelimit_js", "ratelimit_py", "ratelimit_c"];
@@ -82,9 +82,32 @@ fn other_languages_behave_as_rust_guests() {
         assert_eq!(&name, twin);
     }
     let mut con = server.connection();
+    each_kit_describes_prefixes_and_budgets(&mut con);
     every_twin_replies_as_the_rust_token_bucket(&mut con);
     what_a_twin_prints_reaches_the_redis_log(&server, &mut con);
     a_guest_cannot_wait(&mut con);
+}
+
+/// Each twin asks for 1 000 host calls with its kit's describe helper and
+/// declares no key prefixes: `PATTERN.DESCRIBE` shows them, the other
+/// budgets at their defaults.
+fn each_kit_describes_prefixes_and_budgets(con: &mut redis::Connection) {
+    for twin in TWINS {
+        let described: Value = redis::cmd("PATTERN.DESCRIBE").arg(twin).query(con).unwrap();
+        let described = fields(&described);
+        assert_eq!(described["key_prefixes"], Value::Array(vec![]), "{twin}");
+        let budgets = fields(&described["budgets"]);
+        assert_eq!(
+            budgets["max_host_calls"],
+            Value::Int(1000),
+            "{twin}: {budgets:?}"
+        );
+        assert_eq!(
+            budgets["deadline_ms"],
+            Value::Int(500),
+            "{twin}: {budgets:?}"
+        );
+    }
 }
 
 /// A call runs on Redis's main thread: a guest that would sleep (WASI

@@ -20,6 +20,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
 /// Guests only the tests use; they go to `target/test-components/`.
 pub const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-guest-hostile", "hostile"),
+    ("test-guest-confined", "confined"),
     ("test-guest-other-world", "other-world"),
     ("test-guest-primitives", "primitives"),
 ];

@@ -59,12 +59,29 @@ typedef struct pg_function {
   pg_handler handler;
 } pg_function;
 
-/* The library: name ([A-Za-z0-9_-], 1 to 64 characters), version, functions. */
+/* Per-call budgets a library asks for in place of the operator's defaults
+ * (within the operator's ceilings); 0 asks for nothing (keeps the default). */
+typedef struct pg_budgets {
+  uint64_t deadline_ms;
+  uint64_t fuel; /* ignored while the operator has fuel metering off */
+  uint64_t memory_bytes;
+  uint64_t max_host_calls;
+  uint64_t max_reply_bytes;
+} pg_budgets;
+
+/* The library: name ([A-Za-z0-9_-], 1 to 64 characters), version,
+ * functions; optionally the key prefixes it may touch (e.g. "rate:": every
+ * key of its calls must start with one; none: any key) and the budgets it
+ * asks for. Fields left out of an initializer are zero: no prefixes, no
+ * budgets asked for. */
 typedef struct pg_library {
   const char *name;
   const char *version;
   const pg_function *functions;
   size_t n_functions;
+  const char *const *key_prefixes;
+  size_t n_key_prefixes;
+  pg_budgets budgets;
 } pg_library;
 
 /* Defined by the library (exactly once). */

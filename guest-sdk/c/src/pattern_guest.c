@@ -33,6 +33,12 @@ static void param_list(exports_pattern_engine_library_list_param_t *out, const p
   }
 }
 
+/* A requested budget: none when 0. */
+static void budget(pattern_option_u64_t *out, uint64_t value) {
+  out->is_some = value != 0;
+  out->val = value;
+}
+
 void exports_pattern_engine_library_describe(exports_pattern_engine_library_library_info_t *ret) {
   const pg_library *lib = &pg_the_library;
   pattern_string_dup(&ret->name, lib->name);
@@ -49,6 +55,16 @@ void exports_pattern_engine_library_describe(exports_pattern_engine_library_libr
     param_list(&info->keys, f->keys, f->n_keys);
     param_list(&info->args, f->args, f->n_args);
   }
+  ret->key_prefixes.len = lib->n_key_prefixes;
+  ret->key_prefixes.ptr = lib->n_key_prefixes ? pg_alloc(lib->n_key_prefixes * sizeof(*ret->key_prefixes.ptr)) : NULL;
+  for (size_t i = 0; i < lib->n_key_prefixes; i++) {
+    pattern_string_dup(&ret->key_prefixes.ptr[i], lib->key_prefixes[i]);
+  }
+  budget(&ret->budgets.deadline_ms, lib->budgets.deadline_ms);
+  budget(&ret->budgets.fuel, lib->budgets.fuel);
+  budget(&ret->budgets.memory_bytes, lib->budgets.memory_bytes);
+  budget(&ret->budgets.max_host_calls, lib->budgets.max_host_calls);
+  budget(&ret->budgets.max_reply_bytes, lib->budgets.max_reply_bytes);
 }
 
 bool exports_pattern_engine_library_call(pattern_string_t *function, exports_pattern_engine_library_list_bytes_t *keys,

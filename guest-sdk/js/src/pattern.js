@@ -1,7 +1,8 @@
 // Pattern Engine JavaScript SDK: the Rust SDK's ergonomics for JS guests.
 //
-// - `library(name, version, [fn(...)...])` and `fn(name, summary).key(...)
-//   .arg(...).optionalArg(...).readOnly()` describe a library.
+// - `library(name, version, [fn(...)...], { keyPrefixes, budgets })` and
+//   `fn(name, summary).key(...).arg(...).optionalArg(...).readOnly()`
+//   describe a library (key prefixes and budgets are optional).
 // - `exportLibrary(info, handlers)` builds the `library` export: it
 //   dispatches `call` to `handlers[function](keys, args)`, wraps the raw
 //   arguments in `Args`, flattens the returned reply into the WIT node list
@@ -221,9 +222,34 @@ export function fn(name, summary) {
   return builder;
 }
 
-/** Describes a library. */
-export function library(name, version, functions) {
-  return { name, version, functions: functions.map((f) => f.info) };
+/** The budgets a library may ask for, as `library`'s options name them. */
+const BUDGETS = ['deadlineMs', 'fuel', 'memoryBytes', 'maxHostCalls', 'maxReplyBytes'];
+
+/**
+ * Describes a library. `options` (all optional):
+ * - `keyPrefixes`: the key prefixes it may touch, e.g. `['rate:']`; every
+ *   key of its calls must start with one (none: any key).
+ * - `budgets`: per-call budgets it asks for in place of the operator's
+ *   defaults (within the operator's ceilings): `deadlineMs`, `fuel`,
+ *   `memoryBytes`, `maxHostCalls`, `maxReplyBytes` (numbers or bigints).
+ */
+export function library(name, version, functions, options = {}) {
+  const { keyPrefixes = [], budgets = {} } = options;
+  const unknown = Object.keys(budgets).filter((b) => !BUDGETS.includes(b));
+  if (unknown.length > 0) {
+    throw new TypeError(`unknown budget ${unknown[0]} (known: ${BUDGETS.join(', ')})`);
+  }
+  const requested = {};
+  for (const b of BUDGETS) {
+    requested[b] = budgets[b] === undefined ? undefined : BigInt(budgets[b]);
+  }
+  return {
+    name,
+    version,
+    functions: functions.map((f) => f.info),
+    keyPrefixes: [...keyPrefixes],
+    budgets: requested,
+  };
 }
 
 /**

@@ -55,6 +55,11 @@ pub fn classify(text: &str) -> (StatusCode, &'static str) {
             "undeclared_key",
         ),
         (
+            "outside the prefixes",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key_outside_prefixes",
+        ),
+        (
             "write refused",
             StatusCode::UNPROCESSABLE_ENTITY,
             "write_in_read_only",
@@ -173,6 +178,8 @@ async fn library(state: &AppState, name: &str) -> Result<Json> {
         "name": name,
         "current_version": current,
         "library_version": described.get("library_version"),
+        "key_prefixes": described.get("key_prefixes"),
+        "budgets": described.get("budgets"),
         "versions": versions,
         "functions": functions,
     }))
@@ -377,6 +384,11 @@ mod tests {
                 "ERR undeclared key 'k': pass every key",
                 422,
                 "undeclared_key",
+            ),
+            (
+                "ERR key 'k' is outside the prefixes library 'l' declared (rate:)",
+                422,
+                "key_outside_prefixes",
             ),
             (
                 "ERR call exceeded its deadline of 500 ms and was stopped",

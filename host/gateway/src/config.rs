@@ -83,6 +83,9 @@ impl Default for Redis {
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     pub deadline_ms: u64,
+    /// The longest deadline a library may ask for (module argument
+    /// `CEILING_DEADLINE_MS`); 0 leaves the module's default.
+    pub ceiling_deadline_ms: u64,
     pub versions_kept: usize,
 }
 
@@ -90,6 +93,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             deadline_ms: 500,
+            ceiling_deadline_ms: 0,
             versions_kept: 5,
         }
     }
@@ -216,6 +220,7 @@ mod tests {
         let vars = [
             ("PATTERN_ENGINE_GATEWAY_LISTEN", "127.0.0.1:2"),
             ("PATTERN_ENGINE_LIMITS_DEADLINE_MS", "250"),
+            ("PATTERN_ENGINE_LIMITS_CEILING_DEADLINE_MS", "2000"),
             ("PATTERN_ENGINE_AUTH_ADMIN_TOKEN", "s3cret"),
             ("HOME", "/root"),
         ];
@@ -227,6 +232,7 @@ mod tests {
         let config: Config = toml::Value::Table(table).try_into().unwrap();
         assert_eq!(config.gateway.listen.port(), 2);
         assert_eq!(config.limits.deadline_ms, 250);
+        assert_eq!(config.limits.ceiling_deadline_ms, 2000);
         assert_eq!(config.auth.admin_token, "s3cret");
     }
 

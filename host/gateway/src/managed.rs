@@ -99,6 +99,10 @@ impl ManagedRedis {
             .arg("--loadmodule")
             .arg(&parts.module)
             .args(["DEADLINE_MS", &limits.deadline_ms.to_string()])
+            .args(match limits.ceiling_deadline_ms {
+                0 => vec![],
+                ms => vec!["CEILING_DEADLINE_MS".to_string(), ms.to_string()],
+            })
             .args(["VERSIONS_KEPT", &limits.versions_kept.to_string()])
             .stdout(Stdio::null())
             // Its own process group: Ctrl-C reaches the gateway, which stops

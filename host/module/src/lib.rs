@@ -2,7 +2,7 @@
 //! atomically on Redis's main thread.
 //!
 //! Load it with `redis-server --loadmodule libpattern_engine.so [DEADLINE_MS n]
-//! [VERSIONS_KEPT n]`.
+//! [CEILING_DEADLINE_MS n] [VERSIONS_KEPT n] ...` (every argument: [`config`]).
 //!
 //! - [`commands`]: one file per command family (load, call, admin).
 //! - [`registry`]: the engine and the loaded libraries (main thread only).

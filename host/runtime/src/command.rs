@@ -46,6 +46,20 @@ impl IntoWord for String {
     }
 }
 
+/// The collection a write changes only parts of, so the undo log can save
+/// just those parts instead of the whole key (see [`crate::undo`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    /// Hash fields (the words marked as members).
+    Hash,
+    /// Sorted-set members.
+    SortedSet,
+    /// Set members.
+    Set,
+    /// Only the key's expiry changes.
+    Expiry,
+}
+
 /// One command under construction.
 #[derive(Debug, Clone, Default)]
 pub struct Command {
@@ -55,6 +69,11 @@ pub struct Command {
     pub key_positions: SmallVec<[usize; 4]>,
     /// Whether the command writes (refused in read-only calls).
     pub writes: bool,
+    /// Set when the command changes only some parts of its single key:
+    /// which collection, and the indices into `args` of the fields or
+    /// members it changes.
+    pub changes: Option<Collection>,
+    pub member_positions: SmallVec<[usize; 4]>,
 }
 
 impl Command {
@@ -66,6 +85,8 @@ impl Command {
             args,
             key_positions: SmallVec::new(),
             writes: false,
+            changes: None,
+            member_positions: SmallVec::new(),
         }
     }
 
@@ -93,6 +114,33 @@ impl Command {
     pub fn arg(mut self, arg: impl IntoWord) -> Self {
         self.args.push(arg.into_word());
         self
+    }
+
+    /// Marks the command as changing only parts of `collection` (fields or
+    /// members appended with [`Self::member`], or only the expiry).
+    pub fn changes(mut self, collection: Collection) -> Self {
+        self.changes = Some(collection);
+        self
+    }
+
+    /// Appends a field or member the command changes.
+    pub fn member(mut self, member: Vec<u8>) -> Self {
+        self.member_positions.push(self.args.len());
+        self.args.push(Cow::Owned(member));
+        self
+    }
+
+    /// Appends several fields or members the command changes.
+    pub fn members(self, members: Vec<Vec<u8>>) -> Self {
+        members.into_iter().fold(self, Self::member)
+    }
+
+    /// The parts this write changes, when they are known and the command
+    /// has a single key: what the undo log saves instead of the whole key.
+    pub fn partial(&self) -> Option<(Collection, SmallVec<[&[u8]; 4]>)> {
+        let collection = self.changes.filter(|_| self.key_positions.len() == 1)?;
+        let members = self.member_positions.iter().map(|&i| &self.args[i][..]);
+        Some((collection, members.collect()))
     }
 
     /// Appends a number in Redis's decimal form.

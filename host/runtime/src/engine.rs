@@ -7,7 +7,9 @@
 //! die on a guest's out-of-bounds access), and epoch interruption driven by a
 //! ticker thread for per-call deadlines.
 
+use crate::bindings::exports::pattern::engine::library::BudgetRequest;
 use crate::bindings::PatternPre;
+use crate::budgets::Budgets;
 use crate::error::one_line;
 use crate::host::HostState;
 use crate::library::{Library, LibraryInfo};
@@ -25,20 +27,13 @@ use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationCon
 /// the guest's functions instead of `[JIT]` (BENCHMARKS.md, profiling).
 pub const PERF_MAP_ENV: &str = "PATTERN_ENGINE_PERF_MAP";
 
-/// Operator settings of the engine (module arguments): the per-call budgets.
+/// Operator settings of the engine (module arguments).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// Wall-clock deadline of one call, in milliseconds.
-    pub deadline_ms: u64,
-    /// Fuel (about one unit per Wasm instruction) one call may burn; 0 turns
-    /// fuel metering off (it costs every call a few percent).
-    pub fuel: u64,
-    /// Largest linear memory a library instance may grow to, in bytes.
-    pub memory_bytes: usize,
-    /// Most host calls (imports) in one call.
-    pub max_host_calls: u64,
-    /// Largest reply of one call, in bytes of strings.
-    pub max_reply_bytes: usize,
+    /// The per-call budgets of a library that asks for none.
+    pub budgets: Budgets,
+    /// The most a library may ask for, budget by budget.
+    pub ceilings: Budgets,
     /// Undo a failed call's writes (the default). Off, a failed call keeps
     /// its partial writes, as a Lua script does: only for measuring what
     /// all-or-nothing costs.
@@ -48,49 +43,23 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            deadline_ms: DEFAULT_DEADLINE_MS,
-            fuel: 0,
-            memory_bytes: DEFAULT_MEMORY_BYTES,
-            max_host_calls: DEFAULT_MAX_HOST_CALLS,
-            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            budgets: Budgets::DEFAULTS,
+            ceilings: Budgets::DEFAULTS.default_ceilings(),
             all_or_nothing: true,
         }
     }
 }
 
 impl EngineConfig {
-    /// Checks every budget against its ceiling; the error names the setting.
+    /// Checks every default and ceiling against its bounds, and each
+    /// ceiling against its default; the error names the module argument.
     pub fn validate(&self) -> Result<(), String> {
-        let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
-        check(
-            (1..=MAX_DEADLINE_MS).contains(&self.deadline_ms),
-            format!(
-                "deadline must be between 1 and {MAX_DEADLINE_MS} ms, got {}",
-                self.deadline_ms
-            ),
-        )?;
-        check(
-            (1024 * 1024..=MAX_GUEST_MEMORY_BYTES).contains(&self.memory_bytes),
-            format!(
-                "memory budget must be between 1 MiB and {} MiB, got {} bytes",
-                MAX_GUEST_MEMORY_BYTES >> 20,
-                self.memory_bytes
-            ),
-        )?;
-        check(
-            (1..=MAX_HOST_CALLS).contains(&self.max_host_calls),
-            format!(
-                "host-call budget must be between 1 and {MAX_HOST_CALLS}, got {}",
-                self.max_host_calls
-            ),
-        )?;
-        check(
-            (1..=MAX_REPLY_BYTES).contains(&self.max_reply_bytes),
-            format!(
-                "reply budget must be between 1 and {MAX_REPLY_BYTES} bytes, got {}",
-                self.max_reply_bytes
-            ),
-        )
+        crate::budgets::validate(&self.budgets, &self.ceilings)
+    }
+
+    /// The effective budgets of a library that asks for `request`.
+    pub fn budgets_for(&self, request: &BudgetRequest) -> Result<Budgets, LoadError> {
+        crate::budgets::resolve(&self.budgets, &self.ceilings, request)
     }
 }
 
@@ -141,7 +110,7 @@ impl Engine {
             .memory_guard_size(0)
             .memory_reservation(MAX_GUEST_MEMORY_BYTES as u64)
             .memory_init_cow(false)
-            .consume_fuel(config.fuel > 0)
+            .consume_fuel(config.budgets.fuel > 0)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         if std::env::var_os(PERF_MAP_ENV).is_some() {
             wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -215,7 +184,8 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Checks a library's description: names usable in commands, no duplicates.
+/// Checks a library's description: names usable in commands, no
+/// duplicates, key prefixes within bounds.
 pub(crate) fn check_description(info: &LibraryInfo) -> Result<(), LoadError> {
     let invalid = |why: String| Err(LoadError::InvalidDescription(why));
     let name_ok = |name: &str, extra: &str| {
@@ -244,6 +214,37 @@ pub(crate) fn check_description(info: &LibraryInfo) -> Result<(), LoadError> {
         }
         if !seen.insert(function.name.as_str()) {
             return invalid(format!("function '{}' is described twice", function.name));
+        }
+    }
+    check_key_prefixes(&info.key_prefixes)
+}
+
+/// Key prefixes: at most [`MAX_KEY_PREFIXES`], each 1 to
+/// [`MAX_KEY_PREFIX_LEN`] bytes without control characters (they appear in
+/// one-line errors).
+fn check_key_prefixes(prefixes: &[String]) -> Result<(), LoadError> {
+    let invalid = |why: String| Err(LoadError::InvalidDescription(why));
+    if prefixes.len() > MAX_KEY_PREFIXES {
+        return invalid(format!(
+            "{} key prefixes, over the limit of {MAX_KEY_PREFIXES}",
+            prefixes.len()
+        ));
+    }
+    for prefix in prefixes {
+        if prefix.is_empty() {
+            return invalid("an empty key prefix (declare none to allow any key)".into());
+        }
+        if prefix.len() > MAX_KEY_PREFIX_LEN {
+            return invalid(format!(
+                "a key prefix of {} bytes, over the limit of {MAX_KEY_PREFIX_LEN}",
+                prefix.len()
+            ));
+        }
+        if prefix.contains(char::is_control) {
+            return invalid(format!(
+                "key prefix '{}' holds a control character",
+                crate::error::printable(prefix.as_bytes())
+            ));
         }
     }
     Ok(())
@@ -287,21 +288,63 @@ mod tests {
             config.validate()
         };
         assert_eq!(with(|_| ()), Ok(()));
-        let bad: [fn(&mut EngineConfig); 6] = [
-            |c| c.deadline_ms = 0,
-            |c| c.deadline_ms = MAX_DEADLINE_MS + 1,
-            |c| c.memory_bytes = 1024,
-            |c| c.memory_bytes = MAX_GUEST_MEMORY_BYTES + 1,
-            |c| c.max_host_calls = 0,
-            |c| c.max_reply_bytes = MAX_REPLY_BYTES + 1,
+        let bad: [fn(&mut EngineConfig); 7] = [
+            |c| c.budgets.deadline_ms = 0,
+            |c| c.budgets.deadline_ms = MAX_DEADLINE_MS + 1,
+            |c| c.budgets.memory_bytes = 1024,
+            |c| c.budgets.memory_bytes = MAX_GUEST_MEMORY_BYTES as u64 + 1,
+            |c| c.budgets.max_host_calls = 0,
+            |c| c.budgets.max_reply_bytes = MAX_REPLY_BYTES as u64 + 1,
+            |c| c.ceilings.deadline_ms = DEFAULT_DEADLINE_MS - 1,
         ];
         for change in bad {
             assert!(with(change).is_err());
         }
-        assert!(Engine::new(EngineConfig {
-            deadline_ms: 0,
-            ..Default::default()
-        })
-        .is_err());
+        let mut config = EngineConfig::default();
+        config.budgets.deadline_ms = 0;
+        assert!(Engine::new(config).is_err());
+    }
+
+    fn described(key_prefixes: &[&str]) -> LibraryInfo {
+        use crate::library::FunctionInfo;
+        LibraryInfo {
+            name: "lib".into(),
+            version: "1".into(),
+            functions: vec![FunctionInfo {
+                name: "f".into(),
+                summary: String::new(),
+                read_only: false,
+                dynamic_keys: false,
+                keys: Vec::new(),
+                args: Vec::new(),
+            }],
+            key_prefixes: key_prefixes.iter().map(|p| p.to_string()).collect(),
+            budgets: BudgetRequest {
+                deadline_ms: None,
+                fuel: None,
+                memory_bytes: None,
+                max_host_calls: None,
+                max_reply_bytes: None,
+            },
+        }
+    }
+
+    #[test]
+    fn key_prefixes_are_checked_at_load() {
+        assert_eq!(check_description(&described(&[])), Ok(()));
+        assert_eq!(check_description(&described(&["rate:", "q:"])), Ok(()));
+        let long = "p".repeat(MAX_KEY_PREFIX_LEN + 1);
+        let many = vec!["p"; MAX_KEY_PREFIXES + 1];
+        for (prefixes, why) in [
+            (vec![""], "an empty key prefix"),
+            (vec![long.as_str()], "over the limit of 128"),
+            (many, "17 key prefixes, over the limit of 16"),
+            (vec!["a\nb"], "key prefix 'a b' holds a control character"),
+        ] {
+            let error = check_description(&described(&prefixes)).unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains(why), "{text}");
+            assert!(!text.contains('\n'), "{text}");
+        }
     }
 }

@@ -19,6 +19,15 @@ pub enum LoadError {
     Describe(String),
     #[error("invalid description: {0}")]
     InvalidDescription(String),
+    #[error("library asks for {budget} {value}, over the operator's ceiling of {ceiling} (module argument {setting})")]
+    OverCeiling {
+        /// The budget, as `PATTERN.DESCRIBE` names it.
+        budget: &'static str,
+        value: u64,
+        ceiling: u64,
+        /// The module argument that sets the ceiling.
+        setting: &'static str,
+    },
 }
 
 /// Why a call failed. Guest-visible errors keep their kind; the module turns
@@ -43,10 +52,28 @@ pub enum CallError {
     MalformedReply(String),
     #[error("{0}")]
     Instantiate(String),
+    /// A key the call declared, or a command of the call touched, is outside
+    /// the key prefixes the library declared. `key` and `prefixes` are
+    /// already one line (see [`printable`]).
+    #[error("key '{key}' is outside the prefixes library '{library}' declared ({prefixes})")]
+    KeyOutsidePrefixes {
+        key: String,
+        library: String,
+        prefixes: String,
+    },
+}
+
+/// Binary-safe text (a key) as part of a one-line message: invalid UTF-8
+/// replaced, control characters (line breaks among them) as spaces.
+pub fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace(char::is_control, " ")
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Collapses an error chain into one line (wasmtime errors carry context).
 pub fn one_line(err: &wasmtime::Error) -> String {
-    let text = format!("{err:#}");
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    collapse(&format!("{err:#}"))
 }

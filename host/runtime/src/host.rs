@@ -4,7 +4,7 @@
 
 use crate::backend::{Backend, LogLevel};
 use crate::bindings::pattern::engine::{log, redis, types};
-use crate::command::Command;
+use crate::command::{Collection, Command};
 use crate::limits::CHECK_INTERVAL_MS;
 use crate::policy;
 use crate::reply::{classify_error, Cursor};
@@ -15,6 +15,7 @@ use redis::{
     ScoreComparison, ServerTime, SetOptions, StreamEntry, Trim, TrimStrategy, XaddOptions,
     XpendingQuery, XreadgroupOptions, ZaddOptions, ZrangeBy, ZrangeOptions,
 };
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Bytes = Vec<u8>;
@@ -24,13 +25,16 @@ type R<T> = Result<T, GuestError>;
 /// small enough that a guest cannot make the host allocate without bound.
 pub const MAX_RANDOM_BYTES: u32 = 64 * 1024;
 
-/// The state of one library's store: who it is, its memory budget and,
-/// during a call, the call.
+/// The state of one library's store: who it is, its memory budget and key
+/// prefixes and, during a call, the call.
 pub struct HostState {
     library: String,
     scope: Option<CallScope>,
     /// Largest linear memory the instance may grow to.
     memory_limit: usize,
+    /// The key prefixes the library declared: every key a command of its
+    /// calls touches must start with one (none declared: any key).
+    key_prefixes: Arc<[String]>,
     /// Largest linear memory the instance has had (memories never shrink).
     peak_memory: usize,
     /// A growth refused by the memory budget during the current call.
@@ -60,6 +64,9 @@ struct CallScope {
     /// Set when the call overran a budget: the call fails even if the guest
     /// ignores the error it was given.
     over_budget: Option<String>,
+    /// The first key outside the library's prefixes a command tried to
+    /// touch: the call fails even if the guest ignores the error.
+    outside_prefixes: Option<Vec<u8>>,
 }
 
 // SAFETY: the raw backend pointer is only set for the duration of one call,
@@ -86,6 +93,8 @@ pub struct CallRecord {
     pub undo: UndoLog,
     pub host_calls: u64,
     pub over_budget: Option<String>,
+    /// The first key outside the library's prefixes a command tried to touch.
+    pub outside_prefixes: Option<Vec<u8>>,
 }
 
 /// Why a running call was stopped from the epoch callback.
@@ -107,11 +116,12 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 impl HostState {
-    pub fn new(library: String, memory_limit: usize) -> Self {
+    pub fn new(library: String, memory_limit: usize, key_prefixes: Arc<[String]>) -> Self {
         Self {
             library,
             scope: None,
             memory_limit,
+            key_prefixes,
             peak_memory: 0,
             refused_growth: None,
             wasi: None,
@@ -166,6 +176,7 @@ impl HostState {
             host_calls: 0,
             max_host_calls: declarations.max_host_calls,
             over_budget: None,
+            outside_prefixes: None,
         });
         let guard = Clear(store);
         let result = f(guard.0);
@@ -174,6 +185,7 @@ impl HostState {
             undo: scope.undo,
             host_calls: scope.host_calls,
             over_budget: scope.over_budget,
+            outside_prefixes: scope.outside_prefixes,
         });
         (result, record.unwrap_or_default())
     }
@@ -183,9 +195,12 @@ impl HostState {
         self.peak_memory
     }
 
-    /// Names the library (its description is only known after instantiation).
-    pub fn set_library(&mut self, name: &str) {
+    /// Names the library and sets its memory budget and key prefixes
+    /// (its description is only known after instantiation).
+    pub fn set_library(&mut self, name: &str, memory_limit: usize, key_prefixes: Arc<[String]>) {
         self.library = name.to_string();
+        self.memory_limit = memory_limit;
+        self.key_prefixes = key_prefixes;
     }
 
     /// The memory growth the budget refused since the last call to this
@@ -226,6 +241,12 @@ impl HostState {
     }
 
     fn scope(&mut self) -> R<(&mut CallScope, &mut dyn Backend)> {
+        let (scope, backend, _) = self.call_parts()?;
+        Ok((scope, backend))
+    }
+
+    /// The call in progress, its backend and the library's key prefixes.
+    fn call_parts(&mut self) -> R<(&mut CallScope, &mut dyn Backend, &[String])> {
         let scope = self.scope.as_mut().ok_or_else(|| {
             GuestError::CommandNotAllowed(
                 "Redis is not reachable while a library describes itself".into(),
@@ -233,7 +254,7 @@ impl HostState {
         })?;
         // SAFETY: the pointer is valid while the scope is installed.
         let backend = unsafe { &mut *scope.backend };
-        Ok((scope, backend))
+        Ok((scope, backend, &self.key_prefixes))
     }
 
     /// Counts one host call against the call's budget.
@@ -253,7 +274,7 @@ impl HostState {
     /// Checks `cmd` against the call's declarations and runs it.
     fn exec(&mut self, mut cmd: Command) -> R<Cursor> {
         self.charge()?;
-        let (scope, backend) = self.scope()?;
+        let (scope, backend, key_prefixes) = self.call_parts()?;
         if cmd.writes && scope.read_only {
             return Err(GuestError::WriteInReadOnly(format!(
                 "{} writes, and this call is read-only",
@@ -261,13 +282,18 @@ impl HostState {
             )));
         }
         for &position in &cmd.key_positions {
-            scope.check_key(&cmd.args[position], &*backend)?;
+            scope.check_key(&cmd.args[position], key_prefixes, &*backend)?;
         }
         if cmd.writes && scope.all_or_nothing {
+            let partial = cmd.partial();
             for &position in &cmd.key_positions {
                 scope
                     .undo
-                    .save(&cmd.args[position], backend)
+                    .save(
+                        &cmd.args[position],
+                        partial.as_ref().map(|(c, members)| (*c, &members[..])),
+                        backend,
+                    )
                     .map_err(GuestError::Redis)?;
             }
         }
@@ -308,7 +334,14 @@ impl wasmtime::ResourceLimiter for HostState {
 }
 
 impl CallScope {
-    fn check_key(&self, key: &[u8], backend: &dyn Backend) -> R<()> {
+    /// A key a command touches: within the library's prefixes (else the
+    /// call fails, whatever the guest does with the error), and declared
+    /// (or, for a function with dynamic keys, allowed as one).
+    fn check_key(&mut self, key: &[u8], key_prefixes: &[String], backend: &dyn Backend) -> R<()> {
+        if !policy::within_prefixes(key, key_prefixes) {
+            self.outside_prefixes.get_or_insert_with(|| key.to_vec());
+            return Err(GuestError::KeyOutsidePrefixes(key.to_vec()));
+        }
         // SAFETY: the keys are valid while the scope is installed.
         let keys = unsafe { &*self.keys };
         if keys.contains(&key) {
@@ -357,7 +390,12 @@ fn set_command(key: Bytes, value: Bytes, options: SetOptions) -> Command {
 }
 
 fn zadd_command(key: Bytes, options: &ZaddOptions) -> Command {
-    let cmd = condition_arg(Command::write("ZADD").key(key), options.condition);
+    let cmd = condition_arg(
+        Command::write("ZADD")
+            .key(key)
+            .changes(Collection::SortedSet),
+        options.condition,
+    );
     let cmd = match options.comparison {
         ScoreComparison::Any => cmd,
         ScoreComparison::Gt => cmd.arg("GT"),
@@ -521,22 +559,34 @@ impl redis::Host for HostState {
     }
 
     fn expire(&mut self, key: Bytes, seconds: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("EXPIRE").key(key).num(seconds);
+        let cmd = Command::write("EXPIRE")
+            .key(key)
+            .num(seconds)
+            .changes(Collection::Expiry);
         self.exec(expire_condition_arg(cmd, condition))?.boolean()
     }
 
     fn pexpire(&mut self, key: Bytes, ms: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("PEXPIRE").key(key).num(ms);
+        let cmd = Command::write("PEXPIRE")
+            .key(key)
+            .num(ms)
+            .changes(Collection::Expiry);
         self.exec(expire_condition_arg(cmd, condition))?.boolean()
     }
 
     fn expireat(&mut self, key: Bytes, at: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("EXPIREAT").key(key).num(at);
+        let cmd = Command::write("EXPIREAT")
+            .key(key)
+            .num(at)
+            .changes(Collection::Expiry);
         self.exec(expire_condition_arg(cmd, condition))?.boolean()
     }
 
     fn pexpireat(&mut self, key: Bytes, at: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("PEXPIREAT").key(key).num(at);
+        let cmd = Command::write("PEXPIREAT")
+            .key(key)
+            .num(at)
+            .changes(Collection::Expiry);
         self.exec(expire_condition_arg(cmd, condition))?.boolean()
     }
 
@@ -549,7 +599,12 @@ impl redis::Host for HostState {
     }
 
     fn persist(&mut self, key: Bytes) -> R<bool> {
-        self.exec(Command::write("PERSIST").key(key))?.boolean()
+        self.exec(
+            Command::write("PERSIST")
+                .key(key)
+                .changes(Collection::Expiry),
+        )?
+        .boolean()
     }
 
     fn hget(&mut self, key: Bytes, field: Bytes) -> R<Option<Bytes>> {
@@ -558,13 +613,21 @@ impl redis::Host for HostState {
     }
 
     fn hset(&mut self, key: Bytes, pairs: Vec<(Bytes, Bytes)>) -> R<u64> {
-        self.exec(Command::write("HSET").key(key).pairs(pairs))?
-            .uint()
+        let cmd = Command::write("HSET").key(key).changes(Collection::Hash);
+        let cmd = pairs
+            .into_iter()
+            .fold(cmd, |cmd, (field, value)| cmd.member(field).arg(value));
+        self.exec(cmd)?.uint()
     }
 
     fn hdel(&mut self, key: Bytes, fields: Vec<Bytes>) -> R<u64> {
-        self.exec(Command::write("HDEL").key(key).args(fields))?
-            .uint()
+        self.exec(
+            Command::write("HDEL")
+                .key(key)
+                .changes(Collection::Hash)
+                .members(fields),
+        )?
+        .uint()
     }
 
     fn hgetall(&mut self, key: Bytes) -> R<Vec<(Bytes, Bytes)>> {
@@ -577,15 +640,22 @@ impl redis::Host for HostState {
     }
 
     fn hincrby(&mut self, key: Bytes, field: Bytes, increment: i64) -> R<i64> {
-        self.exec(Command::write("HINCRBY").key(key).arg(field).num(increment))?
-            .int()
+        self.exec(
+            Command::write("HINCRBY")
+                .key(key)
+                .changes(Collection::Hash)
+                .member(field)
+                .num(increment),
+        )?
+        .int()
     }
 
     fn hincrbyfloat(&mut self, key: Bytes, field: Bytes, increment: f64) -> R<f64> {
         self.exec(
             Command::write("HINCRBYFLOAT")
                 .key(key)
-                .arg(field)
+                .changes(Collection::Hash)
+                .member(field)
                 .float(increment),
         )?
         .float()
@@ -601,13 +671,23 @@ impl redis::Host for HostState {
     }
 
     fn sadd(&mut self, key: Bytes, members: Vec<Bytes>) -> R<u64> {
-        self.exec(Command::write("SADD").key(key).args(members))?
-            .uint()
+        self.exec(
+            Command::write("SADD")
+                .key(key)
+                .changes(Collection::Set)
+                .members(members),
+        )?
+        .uint()
     }
 
     fn srem(&mut self, key: Bytes, members: Vec<Bytes>) -> R<u64> {
-        self.exec(Command::write("SREM").key(key).args(members))?
-            .uint()
+        self.exec(
+            Command::write("SREM")
+                .key(key)
+                .changes(Collection::Set)
+                .members(members),
+        )?
+        .uint()
     }
 
     fn sismember(&mut self, key: Bytes, member: Bytes) -> R<bool> {
@@ -628,7 +708,7 @@ impl redis::Host for HostState {
         let cmd = members
             .into_iter()
             .fold(zadd_command(key, &options), |cmd, (score, member)| {
-                cmd.float(score).arg(member)
+                cmd.float(score).member(member)
             });
         self.exec(cmd)?.uint()
     }
@@ -643,7 +723,7 @@ impl redis::Host for HostState {
         let cmd = zadd_command(key, &options)
             .arg("INCR")
             .float(increment)
-            .arg(member);
+            .member(member);
         self.exec(cmd)?.opt_float()
     }
 
@@ -651,15 +731,21 @@ impl redis::Host for HostState {
         self.exec(
             Command::write("ZINCRBY")
                 .key(key)
+                .changes(Collection::SortedSet)
                 .float(increment)
-                .arg(member),
+                .member(member),
         )?
         .float()
     }
 
     fn zrem(&mut self, key: Bytes, members: Vec<Bytes>) -> R<u64> {
-        self.exec(Command::write("ZREM").key(key).args(members))?
-            .uint()
+        self.exec(
+            Command::write("ZREM")
+                .key(key)
+                .changes(Collection::SortedSet)
+                .members(members),
+        )?
+        .uint()
     }
 
     fn zscore(&mut self, key: Bytes, member: Bytes) -> R<Option<f64>> {

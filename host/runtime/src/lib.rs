@@ -4,6 +4,8 @@
 //! [`Backend`] for the duration of one call. Everything else lives here:
 //!
 //! - [`limits`]: every sandbox limit, a named constant saying why it is what it is.
+//! - [`budgets`]: per-call budgets: the operator's defaults and ceilings, and
+//!   what a library asks for.
 //! - [`engine`]: the wasmtime engine (pooling allocator, no signal-based traps,
 //!   epoch deadlines) and loading: component validation and description.
 //! - [`library`]: a loaded library version, its warm instance and call statistics.
@@ -15,24 +17,30 @@
 //! - [`command`]: a command being built by an import: arguments, keys, writes.
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
 //! - [`policy`]: commands refused inside a call, and cluster hash slots.
+//! - [`request`]: parsing `PATTERN.CALL <lib>.<fn> numkeys key... arg...`.
+//! - [`fuzz`]: fuzz target bodies (the `fuzz/` harnesses and CI's smoke test).
 //! - [`error`]: load and call errors.
 //! - [`bindings`]: the Rust types generated from `wit/`.
 
 pub mod backend;
 pub mod bindings;
+pub mod budgets;
 pub mod command;
 pub mod engine;
 pub mod error;
+pub mod fuzz;
 pub mod host;
 pub mod library;
 pub mod limits;
 pub mod policy;
 pub mod reply;
+pub mod request;
 pub mod undo;
 pub mod wasi;
 
 pub use backend::{Backend, KeyPositions, KeyState, LogLevel};
 pub use bindings::pattern::engine::types::{Error as GuestError, Node};
+pub use budgets::Budgets;
 pub use engine::{Engine, EngineConfig};
 pub use error::{CallError, LoadError};
 pub use library::{CallMode, CallUsage, FunctionStats, Library, LibraryInfo};

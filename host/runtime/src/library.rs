@@ -9,18 +9,21 @@
 
 use crate::backend::Backend;
 use crate::bindings::{Pattern, PatternPre};
+use crate::budgets::Budgets;
 use crate::engine::{check_description, Engine};
-use crate::error::one_line;
+use crate::error::{one_line, printable};
 use crate::host::{CallDeclarations, HostState, Interrupted};
 use crate::limits::DEFAULT_DEADLINE_MS;
-use crate::{reply, CallError, GuestError, LoadError, Node};
+use crate::{policy, reply, CallError, GuestError, LoadError, Node};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-pub use crate::bindings::exports::pattern::engine::library::{FunctionInfo, LibraryInfo, Param};
+pub use crate::bindings::exports::pattern::engine::library::{
+    BudgetRequest, FunctionInfo, LibraryInfo, Param,
+};
 
 /// How a call may touch Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,11 @@ pub struct Library {
     engine: Engine,
     pre: PatternPre<HostState>,
     info: LibraryInfo,
+    /// The per-call budgets of this library: the operator's defaults, or
+    /// what the library asked for within the operator's ceilings.
+    budgets: Budgets,
+    /// `info.key_prefixes`, shared with every instance's store.
+    key_prefixes: Arc<[String]>,
     version: String,
     bytes: Arc<[u8]>,
     warm: Option<Warm>,
@@ -103,7 +111,12 @@ impl Library {
         bytes: Arc<[u8]>,
         version: String,
     ) -> Result<Self, LoadError> {
-        let mut warm = instantiate(&engine, &pre, "(loading)").map_err(LoadError::Describe)?;
+        let loading = Confinement {
+            name: "(loading)",
+            budgets: engine.config().budgets,
+            key_prefixes: Arc::new([]),
+        };
+        let mut warm = instantiate(&engine, &pre, &loading).map_err(LoadError::Describe)?;
         warm.store
             .set_epoch_deadline(deadline_ticks(DEFAULT_DEADLINE_MS));
         let info = warm
@@ -112,12 +125,20 @@ impl Library {
             .call_describe(&mut warm.store)
             .map_err(|e| LoadError::Describe(one_line(&e)))?;
         check_description(&info)?;
-        warm.store.data_mut().set_library(&info.name);
+        let budgets = engine.config().budgets_for(&info.budgets)?;
+        let key_prefixes: Arc<[String]> = info.key_prefixes.clone().into();
+        warm.store.data_mut().set_library(
+            &info.name,
+            budgets.memory_bytes as usize,
+            key_prefixes.clone(),
+        );
         let stats = vec![FunctionStats::default(); info.functions.len()];
         Ok(Self {
             engine,
             pre,
             info,
+            budgets,
+            key_prefixes,
             version,
             bytes,
             warm: Some(warm),
@@ -149,6 +170,11 @@ impl Library {
 
     pub fn info(&self) -> &LibraryInfo {
         &self.info
+    }
+
+    /// The per-call budgets this library runs with (see [`crate::budgets`]).
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
     }
 
     /// The component's bytes, kept for persistence and replication.
@@ -197,15 +223,20 @@ impl Library {
                 self.info.name, function
             )));
         }
-        let config = self.engine.config();
+        if let Some(key) = keys
+            .iter()
+            .find(|key| !policy::within_prefixes(key, &self.key_prefixes))
+        {
+            return Err(self.outside_prefixes(key));
+        }
         let started = Instant::now();
         let declarations = CallDeclarations {
             keys,
             read_only: mode == CallMode::ReadOnly || described.read_only,
             dynamic_keys: described.dynamic_keys,
-            deadline: Duration::from_millis(config.deadline_ms),
-            max_host_calls: config.max_host_calls,
-            all_or_nothing: config.all_or_nothing,
+            deadline: Duration::from_millis(self.budgets.deadline_ms),
+            max_host_calls: self.budgets.max_host_calls,
+            all_or_nothing: self.engine.config().all_or_nothing,
             started,
         };
         let control = &self.engine.inner.control;
@@ -236,18 +267,18 @@ impl Library {
         declarations: CallDeclarations,
         args: &[&[u8]],
     ) -> Result<Vec<Node>, CallError> {
-        let config = self.engine.config().clone();
+        let budgets = self.budgets;
         let mut warm = match self.warm.take() {
             Some(warm) => warm,
-            None => instantiate(&self.engine, &self.pre, &self.info.name)
+            None => instantiate(&self.engine, &self.pre, &self.confinement())
                 .map_err(CallError::Instantiate)?,
         };
         warm.store.set_epoch_deadline(deadline_ticks(
-            config.deadline_ms.min(crate::limits::CHECK_INTERVAL_MS),
+            budgets.deadline_ms.min(crate::limits::CHECK_INTERVAL_MS),
         ));
-        if config.fuel > 0 {
+        if budgets.fuel > 0 {
             warm.store
-                .set_fuel(config.fuel)
+                .set_fuel(budgets.fuel)
                 .map_err(|e| CallError::Instantiate(one_line(&e)))?;
         }
         warm.store.data_mut().take_refused_growth();
@@ -262,30 +293,25 @@ impl Library {
         let refused_growth = warm.store.data_mut().take_refused_growth();
         self.last_usage = CallUsage {
             time: Duration::ZERO,
-            fuel: match config.fuel {
+            fuel: match budgets.fuel {
                 0 => 0,
                 fuel => fuel - warm.store.get_fuel().unwrap_or(0),
             },
             peak_memory: warm.store.data().peak_memory(),
             host_calls: record.host_calls,
         };
-        let result = match outcome {
-            Ok(Ok(nodes)) => {
-                self.warm = Some(warm);
-                match record.over_budget {
-                    Some(why) => Err(CallError::Budget(why)),
-                    None => check_reply(nodes, config.max_reply_bytes),
-                }
-            }
-            Ok(Err(error)) => {
-                self.warm = Some(warm);
-                match record.over_budget {
-                    Some(why) => Err(CallError::Budget(why)),
-                    None => Err(CallError::Guest(error_line(&error))),
-                }
-            }
-            // The instance may be in any state after a trap: drop it.
-            Err(trap) => Err(classify_trap(&trap, &config, refused_growth)),
+        // The instance may be in any state after a trap: drop it.
+        if outcome.is_ok() {
+            self.warm = Some(warm);
+        }
+        let result = match (outcome, record.outside_prefixes, record.over_budget) {
+            // A key outside the prefixes fails the call whatever the guest
+            // made of the error (ignored it, trapped on it).
+            (_, Some(key), _) => Err(self.outside_prefixes(&key)),
+            (Err(trap), None, _) => Err(classify_trap(&trap, &budgets, refused_growth)),
+            (Ok(_), None, Some(why)) => Err(CallError::Budget(why)),
+            (Ok(Ok(nodes)), None, None) => check_reply(nodes, budgets.max_reply_bytes),
+            (Ok(Err(error)), None, None) => Err(CallError::Guest(error_line(&error))),
         };
         // All or nothing: a failed call leaves no write behind.
         if result.is_err() {
@@ -299,13 +325,39 @@ impl Library {
         }
         result
     }
+
+    /// What a new instance of this library is confined to.
+    fn confinement(&self) -> Confinement<'_> {
+        Confinement {
+            name: &self.info.name,
+            budgets: self.budgets,
+            key_prefixes: self.key_prefixes.clone(),
+        }
+    }
+
+    /// The error of a call that touched `key`, outside the key prefixes.
+    fn outside_prefixes(&self, key: &[u8]) -> CallError {
+        CallError::KeyOutsidePrefixes {
+            key: printable(key),
+            library: self.info.name.clone(),
+            prefixes: self.key_prefixes.join(", "),
+        }
+    }
+}
+
+/// What an instance is confined to: the library it runs (for the log), its
+/// budgets and its key prefixes.
+struct Confinement<'a> {
+    name: &'a str,
+    budgets: Budgets,
+    key_prefixes: Arc<[String]>,
 }
 
 /// A well-formed reply within the reply budget.
-fn check_reply(nodes: Vec<Node>, max_bytes: usize) -> Result<Vec<Node>, CallError> {
+fn check_reply(nodes: Vec<Node>, max_bytes: u64) -> Result<Vec<Node>, CallError> {
     reply::validate(&nodes).map_err(CallError::MalformedReply)?;
     let bytes: usize = nodes.iter().map(reply::string_bytes).sum();
-    if bytes > max_bytes {
+    if bytes as u64 > max_bytes {
         return Err(CallError::Budget(format!(
             "reply of {bytes} bytes, over the limit of {max_bytes}"
         )));
@@ -316,24 +368,24 @@ fn check_reply(nodes: Vec<Node>, max_bytes: usize) -> Result<Vec<Node>, CallErro
 /// Names why a call trapped: a budget, a kill, or the guest's own fault.
 fn classify_trap(
     trap: &wasmtime::Error,
-    config: &crate::EngineConfig,
+    budgets: &Budgets,
     refused_growth: Option<usize>,
 ) -> CallError {
     if let Some(interrupted) = trap.downcast_ref::<Interrupted>() {
         return match interrupted {
-            Interrupted::Deadline => CallError::Deadline(config.deadline_ms),
+            Interrupted::Deadline => CallError::Deadline(budgets.deadline_ms),
             Interrupted::Killed => CallError::Killed,
         };
     }
     match trap.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallError::Deadline(config.deadline_ms),
+        Some(Trap::Interrupt) => CallError::Deadline(budgets.deadline_ms),
         Some(Trap::OutOfFuel) => {
-            CallError::Budget(format!("more than {} fuel in one call", config.fuel))
+            CallError::Budget(format!("more than {} fuel in one call", budgets.fuel))
         }
         _ => match refused_growth {
             Some(asked) => CallError::Budget(format!(
                 "linear memory of {asked} bytes asked for, over the limit of {} ({})",
-                config.memory_bytes,
+                budgets.memory_bytes,
                 one_line(trap)
             )),
             None => CallError::Trap(one_line(trap)),
@@ -341,8 +393,21 @@ fn classify_trap(
     }
 }
 
-fn instantiate(engine: &Engine, pre: &PatternPre<HostState>, name: &str) -> Result<Warm, String> {
-    let state = HostState::new(name.to_string(), engine.config().memory_bytes);
+fn instantiate(
+    engine: &Engine,
+    pre: &PatternPre<HostState>,
+    confinement: &Confinement,
+) -> Result<Warm, String> {
+    let Confinement {
+        name,
+        budgets,
+        key_prefixes,
+    } = confinement;
+    let state = HostState::new(
+        name.to_string(),
+        budgets.memory_bytes as usize,
+        key_prefixes.clone(),
+    );
     let mut store = Store::new(&engine.inner.engine, state);
     store.limiter(|state| state);
     store.set_epoch_deadline(deadline_ticks(DEFAULT_DEADLINE_MS));
@@ -353,10 +418,8 @@ fn instantiate(engine: &Engine, pre: &PatternPre<HostState>, name: &str) -> Resu
         ))),
         Err(why) => Err(why.into()),
     });
-    if engine.config().fuel > 0 {
-        store
-            .set_fuel(engine.config().fuel)
-            .map_err(|e| one_line(&e))?;
+    if budgets.fuel > 0 {
+        store.set_fuel(budgets.fuel).map_err(|e| one_line(&e))?;
     }
     let failed =
         |e: wasmtime::Error| format!("could not instantiate library '{name}': {}", one_line(&e));
@@ -388,6 +451,10 @@ pub fn error_line(error: &GuestError) -> String {
         GuestError::WrongType(text) | GuestError::Redis(text) => with_code(text),
         GuestError::UndeclaredKey(key) => format!(
             "ERR undeclared key '{}': pass every key the call touches in numkeys",
+            String::from_utf8_lossy(key)
+        ),
+        GuestError::KeyOutsidePrefixes(key) => format!(
+            "ERR key '{}' is outside the prefixes its library declared",
             String::from_utf8_lossy(key)
         ),
         GuestError::WriteInReadOnly(text) => {
@@ -435,10 +502,23 @@ mod tests {
                 GuestError::UndeclaredKey(b"k".to_vec()),
                 "ERR undeclared key 'k': pass every key the call touches in numkeys",
             ),
+            (
+                GuestError::KeyOutsidePrefixes(b"k".to_vec()),
+                "ERR key 'k' is outside the prefixes its library declared",
+            ),
         ];
         for (error, line) in cases {
             assert_eq!(error_line(&error), line);
         }
+        let outside = CallError::KeyOutsidePrefixes {
+            key: printable(b"user:\n1"),
+            library: "lib".into(),
+            prefixes: ["rate:", "q:"].join(", "),
+        };
+        assert_eq!(
+            outside.to_string(),
+            "key 'user: 1' is outside the prefixes library 'lib' declared (rate:, q:)"
+        );
     }
 
     #[test]

@@ -70,3 +70,38 @@ pub const MAX_REPLY_BYTES: usize = 512 * 1024 * 1024;
 /// them `-BUSY` once the call has run past `busy-reply-threshold`, as for a
 /// long Lua script). Short calls never reach it.
 pub const CHECK_INTERVAL_MS: u64 = 10;
+
+/// Default ceiling of the deadline a library may ask for (module argument
+/// `CEILING_DEADLINE_MS`): 5 s, Lua's `busy-reply-threshold`. A library
+/// may need longer than the 500 ms default, but past 5 s it holds Redis's
+/// main thread longer than Redis would ever let a script run unnoticed.
+pub const DEFAULT_CEILING_DEADLINE_MS: u64 = 5_000;
+
+/// Default ceiling of the fuel a library may ask for (`CEILING_FUEL`, with
+/// fuel metering on): about 10^10 Wasm instructions, a few seconds of
+/// compiled code, in line with the deadline ceiling.
+pub const DEFAULT_CEILING_FUEL: u64 = 10_000_000_000;
+
+/// Default ceiling of the memory a library may ask for (`CEILING_MEMORY_MB`):
+/// the pooling allocator's per-memory slot, past which no instance can grow
+/// anyway.
+pub const DEFAULT_CEILING_MEMORY_BYTES: u64 = MAX_GUEST_MEMORY_BYTES as u64;
+
+/// Default ceiling of the host calls a library may ask for
+/// (`CEILING_HOST_CALLS`): a million at about a microsecond each is about a
+/// second, within the deadline ceiling.
+pub const DEFAULT_CEILING_HOST_CALLS: u64 = 1_000_000;
+
+/// Default ceiling of the reply size a library may ask for
+/// (`CEILING_REPLY_BYTES`): twice the default, for a library that returns
+/// bulk data, still a quarter of Redis's largest bulk string.
+pub const DEFAULT_CEILING_REPLY_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Most key prefixes a library may declare. A library owns a handful of
+/// key families; 16 keeps the check of every key cheap and the error line
+/// that lists them readable.
+pub const MAX_KEY_PREFIXES: usize = 16;
+
+/// Longest key prefix a library may declare, in bytes: a namespace, not a
+/// key; 128 bytes keeps the error line that lists them readable.
+pub const MAX_KEY_PREFIX_LEN: usize = 128;

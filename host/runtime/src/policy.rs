@@ -1,4 +1,5 @@
-//! What a call may not do, and where keys live in a cluster.
+//! What a call may not do, which keys its library may touch, and where keys
+//! live in a cluster.
 
 /// Commands refused inside an atomic call, upper-case. They block, nest
 /// transactions or scripts, change the connection or the server, or would
@@ -93,6 +94,12 @@ pub fn refusal(name: &[u8]) -> Option<String> {
         .then(|| format!("{upper} is not allowed inside an atomic pattern call"))
 }
 
+/// Whether a library that declared `prefixes` may touch `key`: the key
+/// starts with one of them, or the library declared none (any key).
+pub fn within_prefixes(key: &[u8], prefixes: &[String]) -> bool {
+    prefixes.is_empty() || prefixes.iter().any(|p| key.starts_with(p.as_bytes()))
+}
+
 /// The cluster hash slot of a key (CRC16/XMODEM of the hash tag, mod 16384),
 /// as Redis Cluster computes it.
 pub fn key_slot(key: &[u8]) -> u16 {
@@ -141,6 +148,18 @@ mod tests {
         for name in ["GET", "set", "XADD", "zadd", "PUBLISH", "TIME"] {
             assert_eq!(refusal(name.as_bytes()), None, "{name} should be allowed");
         }
+    }
+
+    #[test]
+    fn keys_must_start_with_a_declared_prefix() {
+        let prefixes = ["rate:".to_string(), "{q}:".to_string()];
+        for key in [&b"rate:user:1"[..], b"rate:", b"{q}:jobs"] {
+            assert!(within_prefixes(key, &prefixes));
+        }
+        for key in [&b"rate"[..], b"user:rate:1", b"", b"RATE:1", b"{q}jobs"] {
+            assert!(!within_prefixes(key, &prefixes));
+        }
+        assert!(within_prefixes(b"anything", &[]), "no prefixes: any key");
     }
 
     /// Vectors from the Redis Cluster specification and `CLUSTER KEYSLOT`.

@@ -111,4 +111,12 @@ static const pg_function functions[] = {{
     .handler = token_bucket,
 }};
 
-const pg_library pg_the_library = {"ratelimit_c", "0.1.0", functions, PG_COUNT(functions)};
+/* A token bucket makes four host calls: 1 000 at most stops a runaway loop
+ * long before the operator's default of 100 000. */
+const pg_library pg_the_library = {
+    .name = "ratelimit_c",
+    .version = "0.1.0",
+    .functions = functions,
+    .n_functions = PG_COUNT(functions),
+    .budgets = {.max_host_calls = 1000},
+};

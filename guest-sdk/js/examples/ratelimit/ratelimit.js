@@ -62,6 +62,10 @@ export const library = exportLibrary(
       .arg('capacity', 'bucket size; the bucket starts full (positive integer)')
       .arg('refill-per-second', 'tokens added per second (positive, fractions allowed)')
       .optionalArg('cost', 'tokens this request takes (default 1)'),
-  ]),
+  ], {
+    // A token bucket makes four host calls: 1 000 at most stops a runaway
+    // loop long before the operator's default of 100 000.
+    budgets: { maxHostCalls: 1000 },
+  }),
   { token_bucket: tokenBucket },
 );

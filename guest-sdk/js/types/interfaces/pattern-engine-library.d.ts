@@ -38,6 +38,35 @@ declare module 'pattern:engine/library@0.1.0' {
     keys: Array<Param>,
     args: Array<Param>,
   }
+  /**
+   * Per-call budgets a library asks for, each in place of the operator's
+   * default (module arguments DEADLINE_MS, FUEL, MEMORY_MB, MAX_HOST_CALLS,
+   * MAX_REPLY_BYTES). None keeps the default. A request above the
+   * operator's ceiling refuses the library at load.
+   */
+  export interface BudgetRequest {
+    /**
+     * Wall-clock deadline of one call, in milliseconds.
+     */
+    deadlineMs?: bigint,
+    /**
+     * Fuel (about one unit per Wasm instruction) one call may burn;
+     * ignored while the operator has fuel metering off.
+     */
+    fuel?: bigint,
+    /**
+     * Largest linear memory of the library's instance, in bytes.
+     */
+    memoryBytes?: bigint,
+    /**
+     * Most host calls (imports) in one call.
+     */
+    maxHostCalls?: bigint,
+    /**
+     * Largest reply of one call, in bytes of strings.
+     */
+    maxReplyBytes?: bigint,
+  }
   export interface LibraryInfo {
     /**
      * Library name: [A-Za-z0-9_-], 1 to 64 characters.
@@ -48,5 +77,16 @@ declare module 'pattern:engine/library@0.1.0' {
      */
     version: string,
     functions: Array<FunctionInfo>,
+    /**
+     * Capabilities: the key prefixes (e.g. "rate:") this library may
+     * touch. Every key of its calls, declared or touched by a command
+     * (dynamic keys included), must start with one of them. Empty: any
+     * key. At most 16 prefixes of 1 to 128 bytes each.
+     */
+    keyPrefixes: Array<string>,
+    /**
+     * The budgets this library asks for.
+     */
+    budgets: BudgetRequest,
   }
 }

@@ -77,7 +77,7 @@ declare module 'pattern:engine/types@0.1.0' {
    * Errors are values, never traps: a guest can inspect and recover from
    * them. The string is a human-readable one-line explanation.
    */
-  export type Error = ErrorWrongType | ErrorUndeclaredKey | ErrorWriteInReadOnly | ErrorCommandNotAllowed | ErrorBudgetExceeded | ErrorRedis | ErrorGuest;
+  export type Error = ErrorWrongType | ErrorUndeclaredKey | ErrorKeyOutsidePrefixes | ErrorWriteInReadOnly | ErrorCommandNotAllowed | ErrorBudgetExceeded | ErrorRedis | ErrorGuest;
   /**
    * The key holds a value of another type (Redis WRONGTYPE).
    */
@@ -90,6 +90,15 @@ declare module 'pattern:engine/types@0.1.0' {
    */
   export interface ErrorUndeclaredKey {
     tag: 'undeclared-key',
+    val: Bytes,
+  }
+  /**
+   * The call touched a key outside the prefixes its library declared
+   * (`library-info.key-prefixes`). The call fails even if the guest
+   * ignores this error.
+   */
+  export interface ErrorKeyOutsidePrefixes {
+    tag: 'key-outside-prefixes',
     val: Bytes,
   }
   /**

@@ -85,6 +85,9 @@ Library = export_library(
         .optional_arg("cost", "tokens this request takes (default 1)"),
         fn("nap", "Tries to sleep <seconds>; a call may not wait, so it fails at once")
         .arg("seconds", "how long it would sleep"),
-    ]),
+    ],
+        # A token bucket makes four host calls: 1 000 at most stops a runaway
+        # loop long before the operator's default of 100 000.
+        max_host_calls=1000),
     {"token_bucket": token_bucket, "nap": nap},
 )

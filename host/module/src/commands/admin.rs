@@ -1,10 +1,12 @@
-//! `PATTERN.LIST`, `PATTERN.DESCRIBE <lib>`, `PATTERN.STATS [lib]`,
+//! `PATTERN.LIST`, `PATTERN.DESCRIBE <lib>` (functions, key prefixes and
+//! effective budgets), `PATTERN.STATS [lib]`,
 //! `PATTERN.DELETE <lib>`. Replies are maps (flattened to arrays for RESP2
 //! clients), built as reply trees and written by [`crate::reply`].
 
 use super::{args, OK};
 use crate::registry::Entry;
 use crate::{registry, reply};
+use pattern_runtime::budgets::BUDGETS;
 use pattern_runtime::library::Param;
 use pattern_runtime::{Library, Node};
 use redis_module::raw;
@@ -53,9 +55,24 @@ fn summary(out: &mut Vec<Node>, entry: &Entry) {
     });
 }
 
+/// The library's capabilities and budgets: its key prefixes (empty: any
+/// key) and the per-call budgets it runs with.
+fn confinement(out: &mut Vec<Node>, library: &Library) {
+    out.push(text("key_prefixes"));
+    out.push(Node::Array(library.info().key_prefixes.len() as u32));
+    out.extend(library.info().key_prefixes.iter().map(|p| text(p)));
+    out.push(text("budgets"));
+    map(out, BUDGETS.len() as u32, |out| {
+        for budget in &BUDGETS {
+            let value = budget.value(library.budgets());
+            out.extend([text(budget.name), Node::Integer(value as i64)]);
+        }
+    });
+}
+
 fn description(out: &mut Vec<Node>, entry: &Entry) {
     let library = entry.current();
-    map(out, 4, |out| {
+    map(out, 6, |out| {
         out.extend([
             text("name"),
             text(library.name()),
@@ -87,6 +104,7 @@ fn description(out: &mut Vec<Node>, entry: &Entry) {
                 params(out, &f.args);
             });
         }
+        confinement(out, library);
     });
 }
 

@@ -52,6 +52,11 @@ impl Library for Hostile {
                     "writes its first key, then loops until stopped",
                 ),
                 function(
+                    "empty_then_fail",
+                    "empties every declared hash, set and sorted set member by \
+                     member (HDEL, SREM, ZREM), then returns an error",
+                ),
+                function(
                     "fail_after_writes",
                     "writes every declared key by its type, runs the command in its \
                      arguments after <mode>, then fails by <mode>: error, panic, \
@@ -81,6 +86,7 @@ impl Library for Hostile {
                 }
             }
             "fail_after_writes" => fail_after_writes(&keys, &args),
+            "empty_then_fail" => empty_then_fail(&keys),
             "memory_bomb" => {
                 let mut blocks: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -127,6 +133,34 @@ impl Library for Hostile {
             other => Err(Error::guest(format!("ERR unknown function '{other}'"))),
         }
     }
+}
+
+/// Removes every field or member of each declared collection with the
+/// typed imports (which the undo log saves member by member; emptying a
+/// collection deletes its key and TTL), then fails.
+fn empty_then_fail(keys: &[Vec<u8>]) -> Result<Reply, Error> {
+    for key in keys {
+        match redis::key_type(key)?.as_str() {
+            "hash" => {
+                let fields: Vec<Vec<u8>> =
+                    redis::hgetall(key)?.into_iter().map(|(f, _)| f).collect();
+                redis::hdel(key, &fields)?;
+            }
+            "set" => {
+                redis::srem(key, &redis::smembers(key)?)?;
+            }
+            "zset" => {
+                let all = redis::ZrangeBy::Rank((0, -1));
+                let members = redis::zrange(key, &all, redis::ZrangeOptions::default())?;
+                redis::zrem(key, &members)?;
+            }
+            _ => continue,
+        }
+        if redis::exists(std::slice::from_ref(key))? != 0 {
+            return Err(Error::guest("ERR a collection was not emptied"));
+        }
+    }
+    Err(Error::guest("ERR failed after emptying"))
 }
 
 /// Writes each declared key in a way that fits its type (creating missing

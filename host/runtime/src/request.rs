@@ -1,0 +1,115 @@
+//! The request of `PATTERN.CALL`, `PATTERN.CALL_RO` and `PATTERN.PROFILE`:
+//! `<library>.<function> numkeys key... arg...`, parsed without Redis (so
+//! it is unit-tested and fuzzed: `fuzz/`).
+
+use crate::limits::MAX_NUMKEYS;
+
+/// A parsed call: the target and where keys and arguments are.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    pub library: &'a str,
+    pub function: &'a str,
+    pub numkeys: usize,
+}
+
+/// Parses `<lib>.<fn> numkeys key... arg...` (`args[0]` is the command name).
+pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Parsed<'a>, String> {
+    if args.len() < 3 {
+        let command = args.first().copied().unwrap_or(b"PATTERN.CALL");
+        return Err(format!(
+            "ERR wrong number of arguments for '{}' command: expected <library>.<function> numkeys [key ...] [arg ...]",
+            String::from_utf8_lossy(command)
+        ));
+    }
+    let target = std::str::from_utf8(args[1])
+        .map_err(|_| "ERR <library>.<function> must be UTF-8".to_string())?;
+    let (library, function) = target
+        .split_once('.')
+        .filter(|(l, f)| !l.is_empty() && !f.is_empty())
+        .ok_or_else(|| format!("ERR expected <library>.<function>, got '{target}'"))?;
+    let numkeys = parse_numkeys(args[2], args.len() - 3)?;
+    Ok(Parsed {
+        library,
+        function,
+        numkeys,
+    })
+}
+
+fn parse_numkeys(raw: &[u8], available: usize) -> Result<usize, String> {
+    let text = String::from_utf8_lossy(raw);
+    let numkeys: i64 = text
+        .parse()
+        .map_err(|_| format!("ERR numkeys must be a non-negative integer, got '{text}'"))?;
+    if numkeys < 0 {
+        return Err(format!(
+            "ERR numkeys must be a non-negative integer, got '{text}'"
+        ));
+    }
+    let numkeys = numkeys as u64;
+    if numkeys > MAX_NUMKEYS as u64 {
+        return Err(format!(
+            "ERR numkeys {numkeys} is over the limit of {MAX_NUMKEYS}"
+        ));
+    }
+    if numkeys > available as u64 {
+        return Err(format!(
+            "ERR numkeys {numkeys} is greater than the number of arguments after it ({available})"
+        ));
+    }
+    Ok(numkeys as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<&[u8]> {
+        text.split(' ').map(str::as_bytes).collect()
+    }
+
+    #[test]
+    fn parses_target_and_numkeys() {
+        let w = words("PATTERN.CALL lock.acquire 2 a b owner 100");
+        assert_eq!(
+            parse(&w),
+            Ok(Parsed {
+                library: "lock",
+                function: "acquire",
+                numkeys: 2
+            })
+        );
+        let w = words("PATTERN.CALL lib.fn.with.dots 0");
+        assert_eq!(parse(&w).unwrap().function, "fn.with.dots");
+    }
+
+    #[test]
+    fn bad_calls_get_one_line_reasons() {
+        for (call, reason) in [
+            ("PATTERN.CALL lock.acquire", "wrong number of arguments"),
+            ("PATTERN.CALL lock 0", "expected <library>.<function>"),
+            ("PATTERN.CALL .acquire 0", "expected <library>.<function>"),
+            ("PATTERN.CALL lock. 0", "expected <library>.<function>"),
+            (
+                "PATTERN.CALL lock.acquire x",
+                "numkeys must be a non-negative integer",
+            ),
+            (
+                "PATTERN.CALL lock.acquire -1",
+                "numkeys must be a non-negative integer",
+            ),
+            (
+                "PATTERN.CALL lock.acquire 3 a b",
+                "greater than the number of arguments",
+            ),
+            (
+                "PATTERN.CALL lock.acquire 99999999999999999999 a",
+                "numkeys must be a non-negative integer",
+            ),
+            ("PATTERN.CALL lock.acquire 5000 a", "over the limit"),
+        ] {
+            let err = parse(&words(call)).unwrap_err();
+            assert!(err.contains(reason), "{call}: {err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+}
