@@ -242,7 +242,13 @@ async fn acquisition_retries_until_the_holder_expires() {
         .await
         .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(100));
-    assert_eq!(holder(&servers[0], "retry"), Some(lock.owner));
+    // A majority holds it; which masters is a race between the clogs'
+    // expiries and the retries (master 0's clog may outlive the others').
+    let holding = servers
+        .iter()
+        .filter(|server| holder(server, "retry").as_ref() == Some(&lock.owner))
+        .count();
+    assert!(holding >= 3, "only {holding} of 5 masters hold the lock");
 }
 
 /// A resource that accepts a write only with a fencing token at least as
