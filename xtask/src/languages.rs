@@ -59,7 +59,7 @@ pub fn build(only: &[String]) -> Result<Vec<PathBuf>> {
         } else if name.ends_with("_js") {
             let mut cmd = Command::new("node");
             cmd.arg(kit.join("build.mjs"))
-                .arg(kit.join(example).join("ratelimit.js"))
+                .arg(kit.join(example).join("ratelimit.ts"))
                 .arg(&out);
             Some(cmd)
         } else {

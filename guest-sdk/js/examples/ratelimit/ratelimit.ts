@@ -1,4 +1,5 @@
-// The token bucket of the Rust library `ratelimit`, in JavaScript: same
+// The token bucket of the Rust library `ratelimit`, in TypeScript (the JS
+// kit's build.mjs transpiles it to ratelimit.js and builds that): same
 // arguments, same errors, same replies (tests/tests/languages.rs checks
 // both side by side). Called as `ratelimit_js.token_bucket`.
 //
@@ -9,14 +10,28 @@
 
 import { bytes, exportLibrary, expectKeys, fn, guestError, library as describe, redis, text } from '../../src/pattern.js';
 
+/** What one request gets. */
+export interface Outcome {
+  allowed: boolean;
+  tokens: number;
+  retryAfterMs: number;
+  fullInMs: number;
+}
+
 /** The pure rule at `nowMs`, given the stored [tokens, tsMs] or null. */
-export function take(capacity, refillPerSecond, nowMs, stored, cost) {
+export function take(
+  capacity: number,
+  refillPerSecond: number,
+  nowMs: number,
+  stored: [number, number] | null,
+  cost: number,
+): Outcome {
   const [tokens, ts] = stored ?? [capacity, nowMs];
   const elapsed = Math.max(nowMs - ts, 0);
   // Multiply before dividing: 2 000 ms at 0.5/s is exactly 1 token.
   const available = Math.min(tokens + (elapsed * refillPerSecond) / 1000, capacity);
-  const msFor = (t) => (t * 1000) / refillPerSecond;
-  const fullIn = (t) => Math.max(Math.ceil(msFor(capacity - t)), 0);
+  const msFor = (t: number): number => (t * 1000) / refillPerSecond;
+  const fullIn = (t: number): number => Math.max(Math.ceil(msFor(capacity - t)), 0);
   if (cost <= available) {
     const left = available - cost;
     return { allowed: true, tokens: left, retryAfterMs: 0, fullInMs: fullIn(left) };
@@ -25,7 +40,7 @@ export function take(capacity, refillPerSecond, nowMs, stored, cost) {
   return { allowed: false, tokens: available, retryAfterMs: retry, fullInMs: fullIn(available) };
 }
 
-function parseState([tokens, ts]) {
+function parseState([tokens, ts]: Array<Uint8Array | null | undefined>): [number, number] | null {
   if (tokens == null || ts == null) return null;
   const t = Number(text(tokens));
   const s = Number(text(ts));
