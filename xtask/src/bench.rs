@@ -354,7 +354,9 @@ pub fn run(args: &[String]) -> Result<()> {
         "native op/s",
         "e/nat"
     );
+    let mut per_call = Vec::new();
     for pair in PAIRS {
+        let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut con)?;
         let script = std::fs::read_to_string(lua_dir.join(pair.lua))?;
         let sha: String = redis::cmd("SCRIPT")
             .arg("LOAD")
@@ -408,6 +410,35 @@ pub fn run(args: &[String]) -> Result<()> {
                 of_native
             );
         }
+        let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut con)?;
+        let usec = |command: &str| usec_per_call(&stats, command);
+        per_call.push((
+            pair.name,
+            usec("PATTERN.CALL"),
+            usec("evalsha"),
+            usec("fcall"),
+            pair.native.and_then(usec),
+        ));
+    }
+    println!(
+        "Redis's own time per call (INFO commandstats usec_per_call, both pipelines and rounds; no network, no redis-benchmark)"
+    );
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "function", "engine us", "evalsha", "fcall", "native", "Lua/eng"
+    );
+    for (name, engine, eval, fcall, native) in per_call {
+        let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+        let lua = eval.zip(fcall).map(|(e, f)| e.min(f));
+        let ratio = lua.zip(engine).map(|(l, e)| l / e);
+        println!(
+            "{name:<16} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            show(engine),
+            show(eval),
+            show(fcall),
+            show(native),
+            show(ratio)
+        );
     }
     resident_memory(&mut con, server_pid)?;
     languages(port, &mut con, requests)?;
@@ -553,6 +584,23 @@ fn field(reply: &redis::Value, name: &[u8]) -> u64 {
 }
 
 /// One `redis-benchmark` run; parses its CSV line.
+/// `usec_per_call` of `command` in an `INFO commandstats` reply (names
+/// compared without case: Redis lower-cases its own commands, not modules').
+fn usec_per_call(stats: &str, command: &str) -> Option<f64> {
+    stats.lines().find_map(|line| {
+        let (name, fields) = line.trim().split_once(':')?;
+        let name = name.strip_prefix("cmdstat_")?;
+        if !name.eq_ignore_ascii_case(command) {
+            return None;
+        }
+        fields
+            .split(',')
+            .find_map(|field| field.strip_prefix("usec_per_call="))?
+            .parse()
+            .ok()
+    })
+}
+
 fn benchmark(port: u16, pipeline: u32, requests: u32, command: &[String]) -> Result<Sample> {
     let output = Command::new("redis-benchmark")
         .args([
