@@ -18,7 +18,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pattern_runtime::{
     Backend, CallMode, Engine, EngineConfig, KeyPositions, KeyState, Library, LogLevel, Node,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -57,8 +57,10 @@ impl Backend for NilBackend {
 }
 
 fn hostile() -> Library {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-components/hostile.wasm");
+    let path = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("test-components/hostile.wasm");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (build it with `cargo xtask components hostile`)",

@@ -4,7 +4,7 @@
 //! libFuzzer's (`cargo +nightly fuzz run <target>`, see SECURITY.md).
 
 use pattern_runtime::fuzz;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Inputs per cheap target: a second or two in a debug build.
 const CHEAP_INPUTS: usize = 20_000;
@@ -105,7 +105,11 @@ fn call_request_smoke() {
 
 #[test]
 fn component_smoke() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/components");
+    // Where `cargo xtask components` put them: the target directory.
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("components");
     let seeds: Vec<Vec<u8>> = ["ratelimit", "lock"]
         .iter()
         .map(|name| {
