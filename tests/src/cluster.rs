@@ -172,14 +172,7 @@ impl Cluster {
                 if !master || failing || fields.len() < 9 {
                     return None;
                 }
-                let port = fields[1]
-                    .split('@')
-                    .next()?
-                    .rsplit_once(':')?
-                    .1
-                    .parse()
-                    .ok()?;
-                self.index_of(port)
+                self.index_of(node_port(fields[1])?)
             })
             .collect()
     }
@@ -198,14 +191,8 @@ impl Cluster {
                 matches!((low.parse::<u16>(), high.parse::<u16>()), (Ok(l), Ok(h)) if l <= slot && slot <= h)
             });
             if serves && !fields[2].contains("fail") {
-                let port = fields[1]
-                    .split('@')
-                    .next()
-                    .unwrap()
-                    .rsplit_once(':')
-                    .unwrap()
-                    .1;
-                if let Some(i) = self.index_of(port.parse().unwrap()) {
+                let port = node_port(fields[1]).expect("a node address with a port");
+                if let Some(i) = self.index_of(port) {
                     return i;
                 }
             }
@@ -224,14 +211,7 @@ impl Cluster {
                 if fields[3] != id {
                     return None;
                 }
-                let port = fields[1]
-                    .split('@')
-                    .next()?
-                    .rsplit_once(':')?
-                    .1
-                    .parse()
-                    .ok()?;
-                self.index_of(port)
+                self.index_of(node_port(fields[1])?)
             })
             .expect("the master has a replica")
     }
@@ -261,4 +241,9 @@ impl Drop for Cluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The port of a `CLUSTER NODES` address (`ip:port@cport`).
+fn node_port(address: &str) -> Option<u16> {
+    address.split('@').next()?.rsplit_once(':')?.1.parse().ok()
 }

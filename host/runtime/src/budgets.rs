@@ -12,6 +12,15 @@ use crate::bindings::exports::pattern::engine::library::BudgetRequest;
 use crate::limits::*;
 use crate::LoadError;
 
+/// A library's request for no budget of its own (it runs with the defaults).
+pub const NOTHING_REQUESTED: BudgetRequest = BudgetRequest {
+    deadline_ms: None,
+    fuel: None,
+    memory_bytes: None,
+    max_host_calls: None,
+    max_reply_bytes: None,
+};
+
 /// One set of per-call budgets: the operator's defaults, its ceilings, or
 /// the effective budgets of one library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,13 +262,7 @@ mod tests {
     use super::*;
 
     fn request() -> BudgetRequest {
-        BudgetRequest {
-            deadline_ms: None,
-            fuel: None,
-            memory_bytes: None,
-            max_host_calls: None,
-            max_reply_bytes: None,
-        }
+        NOTHING_REQUESTED
     }
 
     #[test]

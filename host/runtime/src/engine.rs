@@ -319,13 +319,7 @@ mod tests {
                 args: Vec::new(),
             }],
             key_prefixes: key_prefixes.iter().map(|p| p.to_string()).collect(),
-            budgets: BudgetRequest {
-                deadline_ms: None,
-                fuel: None,
-                memory_bytes: None,
-                max_host_calls: None,
-                max_reply_bytes: None,
-            },
+            budgets: crate::budgets::NOTHING_REQUESTED,
         }
     }
 
