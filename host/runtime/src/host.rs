@@ -223,7 +223,7 @@ impl HostState {
             return Err(Interrupted::Deadline);
         };
         let over = |scope: &CallScope| {
-            if kill.load(Ordering::SeqCst) {
+            if kill.load(Ordering::Acquire) {
                 Err(Interrupted::Killed)
             } else if scope.started.elapsed() >= scope.deadline {
                 Err(Interrupted::Deadline)

@@ -71,19 +71,38 @@ impl FunctionStats {
 struct Warm {
     store: Store<HostState>,
     instance: Pattern,
-    /// The export `library.call`, type-checked once as [`CallFunc`].
-    call: Func,
+    entry: Entry,
 }
+
+/// The function a call enters, type-checked once per instance.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// `packed.call`, when the component exports it ([`PackedFunc`]): the
+    /// request crosses into the guest as one buffer.
+    Packed(Func),
+    /// `library.call` ([`ListsFunc`]): one list per key and argument.
+    Lists(Func),
+}
+
+/// `packed.call` with the request borrowed from the library's buffer.
+type PackedFunc<'a> = TypedFunc<(&'a [u8],), (CallResult,)>;
 
 /// `library.call` with the declared keys and the arguments borrowed straight
 /// from the caller's command (the generated binding takes owned vectors,
 /// which would copy every key and argument once more per call).
-type CallFunc<'a> = TypedFunc<(&'a str, &'a [&'a [u8]], &'a [&'a [u8]]), (CallResult,)>;
+type ListsFunc<'a> = TypedFunc<(&'a str, &'a [&'a [u8]], &'a [&'a [u8]]), (CallResult,)>;
 
 type CallResult = Result<Vec<Node>, GuestError>;
 
 /// The export holding `describe` and `call`.
 const LIBRARY_EXPORT: &str = "pattern:engine/library@0.1.0";
+
+/// The optional export holding the packed `call`.
+const PACKED_EXPORT: &str = "pattern:engine/packed@0.1.0";
+
+/// Capacity of the packed-request buffer kept between calls; a larger one,
+/// grown by an exceptional call, is given back after it.
+const KEPT_REQUEST_CAPACITY: usize = 64 * 1024;
 
 /// A loaded, described library version.
 pub struct Library {
@@ -98,6 +117,9 @@ pub struct Library {
     version: String,
     bytes: Arc<[u8]>,
     warm: Option<Warm>,
+    /// The packed request of the current call (see [`crate::request::pack`]),
+    /// reused from call to call.
+    request: Vec<u8>,
     stats: Vec<FunctionStats>,
     last_usage: CallUsage,
 }
@@ -142,6 +164,7 @@ impl Library {
             version,
             bytes,
             warm: Some(warm),
+            request: Vec::new(),
             stats,
             last_usage: CallUsage::default(),
         })
@@ -240,12 +263,12 @@ impl Library {
             started,
         };
         let control = &self.engine.inner.control;
-        control.kill.store(false, Ordering::SeqCst);
-        control.running.store(true, Ordering::SeqCst);
+        control.kill.store(false, Ordering::Release);
+        control.running.store(true, Ordering::Release);
         let result = self.call_warm(backend, function, declarations, args);
         let control = &self.engine.inner.control;
-        control.running.store(false, Ordering::SeqCst);
-        control.kill.store(false, Ordering::SeqCst);
+        control.running.store(false, Ordering::Release);
+        control.kill.store(false, Ordering::Release);
         self.last_usage.time = started.elapsed();
         let usage = self.last_usage;
         let stats = &mut self.stats[index];
@@ -282,14 +305,29 @@ impl Library {
                 .map_err(|e| CallError::Instantiate(one_line(&e)))?;
         }
         warm.store.data_mut().take_refused_growth();
-        // SAFETY: `warm.call` was type-checked as `CallFunc` when the
-        // instance was created.
-        let call = unsafe { CallFunc::new_unchecked(warm.call) };
         let keys = declarations.keys;
-        let (outcome, record) = HostState::enter(&mut warm.store, backend, declarations, |store| {
-            call.call(store, (function, keys, args))
-                .map(|(result,)| result)
-        });
+        let (outcome, record) = match warm.entry {
+            Entry::Packed(func) => {
+                crate::request::pack(&mut self.request, function, keys, args);
+                let request = &self.request[..];
+                // SAFETY: type-checked as `PackedFunc` at instantiation.
+                let call = unsafe { PackedFunc::new_unchecked(func) };
+                HostState::enter(&mut warm.store, backend, declarations, |store| {
+                    call.call(store, (request,)).map(|(result,)| result)
+                })
+            }
+            Entry::Lists(func) => {
+                // SAFETY: type-checked as `ListsFunc` at instantiation.
+                let call = unsafe { ListsFunc::new_unchecked(func) };
+                HostState::enter(&mut warm.store, backend, declarations, |store| {
+                    call.call(store, (function, keys, args))
+                        .map(|(result,)| result)
+                })
+            }
+        };
+        if self.request.capacity() > KEPT_REQUEST_CAPACITY {
+            self.request = Vec::new();
+        }
         let refused_growth = warm.store.data_mut().take_refused_growth();
         self.last_usage = CallUsage {
             time: Duration::ZERO,
@@ -425,17 +463,31 @@ fn instantiate(
         |e: wasmtime::Error| format!("could not instantiate library '{name}': {}", one_line(&e));
     let component = pre.instance_pre().instantiate(&mut store).map_err(failed)?;
     let instance = Pattern::new(&mut store, &component).map_err(failed)?;
-    let call = component
-        .get_export_index(&mut store, None, LIBRARY_EXPORT)
-        .and_then(|library| component.get_export_index(&mut store, Some(&library), "call"))
-        .and_then(|call| component.get_func(&mut store, call))
-        .ok_or_else(|| format!("library '{name}' exports no {LIBRARY_EXPORT}#call"))?;
-    call.typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)
-        .map_err(failed)?;
+    let mut export_call = |interface: &str| {
+        component
+            .get_export_index(&mut store, None, interface)
+            .and_then(|index| component.get_export_index(&mut store, Some(&index), "call"))
+            .and_then(|call| component.get_func(&mut store, call))
+    };
+    let entry = match (export_call(PACKED_EXPORT), export_call(LIBRARY_EXPORT)) {
+        (Some(packed), _) => {
+            packed
+                .typed::<(&[u8],), (CallResult,)>(&store)
+                .map_err(|e| failed(e.context(format!("{PACKED_EXPORT}#call"))))?;
+            Entry::Packed(packed)
+        }
+        (None, Some(lists)) => {
+            lists
+                .typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)
+                .map_err(failed)?;
+            Entry::Lists(lists)
+        }
+        (None, None) => return Err(format!("library '{name}' exports no {LIBRARY_EXPORT}#call")),
+    };
     Ok(Warm {
         store,
         instance,
-        call,
+        entry,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The request of `PATTERN.CALL`, `PATTERN.CALL_RO` and `PATTERN.PROFILE`:
 //! `<library>.<function> numkeys key... arg...`, parsed without Redis (so
-//! it is unit-tested and fuzzed: `fuzz/`).
+//! it is unit-tested and fuzzed: `fuzz/`); and the same call packed into
+//! one buffer for a guest's `packed.call` ([`pack`]).
 
 use crate::limits::MAX_NUMKEYS;
 
@@ -35,6 +36,24 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Parsed<'a>, String> {
     })
 }
 
+/// Writes a call into `out` (cleared first) in the layout of WIT
+/// `packed.call`: lengths and counts as u32 little-endian, the function
+/// name, the key and argument counts, then each key and argument with its
+/// length. A length over `u32::MAX` cannot occur: Redis caps a bulk string
+/// at 512 MB, and the guest's memory at far less.
+pub fn pack(out: &mut Vec<u8>, function: &str, keys: &[&[u8]], args: &[&[u8]]) {
+    let length = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.clear();
+    out.extend_from_slice(&length(function.len()));
+    out.extend_from_slice(function.as_bytes());
+    out.extend_from_slice(&length(keys.len()));
+    out.extend_from_slice(&length(args.len()));
+    for word in keys.iter().chain(args) {
+        out.extend_from_slice(&length(word.len()));
+        out.extend_from_slice(word);
+    }
+}
+
 fn parse_numkeys(raw: &[u8], available: usize) -> Result<usize, String> {
     let text = String::from_utf8_lossy(raw);
     let numkeys: i64 = text
@@ -62,6 +81,22 @@ fn parse_numkeys(raw: &[u8], available: usize) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packs_in_the_documented_layout() {
+        let mut out = vec![9; 3];
+        pack(&mut out, "fixed_window", &[b"k"], &[b"10", b""]);
+        let expected: &[u8] = &[
+            12, 0, 0, 0, b'f', b'i', b'x', b'e', b'd', b'_', b'w', b'i', b'n', b'd', b'o',
+            b'w', //
+            1, 0, 0, 0, // keys
+            2, 0, 0, 0, // arguments
+            1, 0, 0, 0, b'k', //
+            2, 0, 0, 0, b'1', b'0', //
+            0, 0, 0, 0,
+        ];
+        assert_eq!(out, expected);
+    }
 
     fn words(text: &str) -> Vec<&[u8]> {
         text.split(' ').map(str::as_bytes).collect()
