@@ -551,6 +551,22 @@ fn nested_replies_keep_their_shape() {
     );
 }
 
+/// Memory a guest keeps between calls (a static, while its instance stays
+/// warm) is never handed out again by the Rust SDK's call arena, which
+/// reuses its region after every call: each call allocates among the kept
+/// blocks and the whole list comes back intact, past the arena's size.
+#[test]
+fn memory_kept_across_calls_stays_intact() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    let values: Vec<String> = (0..300).map(|i| format!("{i:0>300}")).collect();
+    for (i, value) in values.iter().enumerate() {
+        let kept: Vec<String> = call(&mut con, "hostile.remember", &[], &[value]).unwrap();
+        assert_eq!(kept, values[..=i], "after call {i}");
+    }
+}
+
 #[test]
 fn traps_become_errors_and_redis_keeps_serving() {
     let server = Server::start();

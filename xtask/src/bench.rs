@@ -529,33 +529,45 @@ fn languages(port: u16, con: &mut redis::Connection, requests: u32) -> Result<()
 }
 
 /// Each library's resident memory with its warm instance: Redis's RSS
-/// after loading the library again (a fresh warm instance) minus before,
-/// and the instance's linear memory (`instance_memory_bytes` of
-/// `PATTERN.STATS`).
+/// after loading the library (compiled code, description, warm instance)
+/// minus before, each read after `MEMORY PURGE` so that the allocator's
+/// freed pages (the compiler's garbage) are given back first; beside it the
+/// heap the library holds (`used_memory`: the module allocates through
+/// Redis) and the instance's linear memory (`instance_memory_bytes` of
+/// `PATTERN.STATS`, reserved, not all of it touched).
 fn resident_memory(con: &mut redis::Connection, pid: u32) -> Result<()> {
-    let rss_kib = || -> Result<u64> {
+    let settled = |con: &mut redis::Connection| -> Result<(i64, i64)> {
+        let _: redis::Value = redis::cmd("MEMORY").arg("PURGE").query(con)?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
+        let rss_kib = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("VmRSS")
+            .context("VmRSS")?;
+        let info: String = redis::cmd("INFO").arg("memory").query(con)?;
+        let used_bytes: i64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .context("used_memory")?;
+        Ok((rss_kib, used_bytes / 1024))
     };
     println!(
-        "{:<12} {:>14} {:>20}",
-        "library", "RSS delta KiB", "linear memory KiB"
+        "{:<12} {:>14} {:>15} {:>20}",
+        "library", "RSS delta KiB", "heap delta KiB", "linear memory KiB"
     );
     for (_, name) in build::BUNDLED {
         let _: redis::Value = redis::cmd("PATTERN.DELETE").arg(*name).query(con)?;
-        let before = rss_kib()?;
+        let (rss_before, heap_before) = settled(con)?;
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
         let _: Vec<String> = redis::cmd("PATTERN.LOAD").arg(bytes).query(con)?;
-        let after = rss_kib()?;
+        let (rss_after, heap_after) = settled(con)?;
         let stats: redis::Value = redis::cmd("PATTERN.STATS").arg(*name).query(con)?;
         let linear = field(&stats, b"instance_memory_bytes") / 1024;
         println!(
-            "{name:<12} {:>14} {linear:>20}",
-            after as i64 - before as i64
+            "{name:<12} {:>14} {:>15} {linear:>20}",
+            rss_after - rss_before,
+            heap_after - heap_before
         );
     }
     Ok(())

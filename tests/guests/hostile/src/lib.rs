@@ -67,6 +67,12 @@ impl Library for Hostile {
                     "returns a nested reply built from its keys and arguments",
                 )
                 .read_only(),
+                function(
+                    "remember",
+                    "keeps <value> in a static across calls (while the instance \
+                     is warm) and replies with every value kept so far",
+                )
+                .read_only(),
             ],
         )
     }
@@ -130,10 +136,23 @@ impl Library for Hostile {
                 Reply::Bool(true),
                 Reply::Status("FINE".into()),
             ])),
+            "remember" => {
+                // Blocks that outlive their call, allocated among the
+                // call's own: the SDK's call arena must never hand them out
+                // again.
+                let mut kept = REMEMBERED.lock().unwrap_or_else(|e| e.into_inner());
+                kept.push(args.bytes(0, "value")?.to_vec());
+                Ok(Reply::Array(
+                    kept.iter().map(|v| Reply::Bulk(v.clone())).collect(),
+                ))
+            }
             other => Err(Error::guest(format!("ERR unknown function '{other}'"))),
         }
     }
 }
+
+/// What `remember` keeps between calls.
+static REMEMBERED: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
 /// Removes every field or member of each declared collection with the
 /// typed imports (which the undo log saves member by member; emptying a
