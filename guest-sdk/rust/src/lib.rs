@@ -32,7 +32,8 @@ pub mod bindings {
 pub mod arena;
 mod args;
 pub mod describe;
-mod packed;
+#[doc(hidden)]
+pub mod packed;
 mod reply;
 
 /// Every allocation of the guest goes through the call arena (see

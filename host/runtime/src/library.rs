@@ -469,20 +469,18 @@ fn instantiate(
             .and_then(|index| component.get_export_index(&mut store, Some(&index), "call"))
             .and_then(|call| component.get_func(&mut store, call))
     };
-    let entry = match (export_call(PACKED_EXPORT), export_call(LIBRARY_EXPORT)) {
-        (Some(packed), _) => {
-            packed
-                .typed::<(&[u8],), (CallResult,)>(&store)
-                .map_err(|e| failed(e.context(format!("{PACKED_EXPORT}#call"))))?;
-            Entry::Packed(packed)
-        }
-        (None, Some(lists)) => {
-            lists
-                .typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)
-                .map_err(failed)?;
-            Entry::Lists(lists)
-        }
-        (None, None) => return Err(format!("library '{name}' exports no {LIBRARY_EXPORT}#call")),
+    let entry = if let Some(packed) = export_call(PACKED_EXPORT) {
+        packed
+            .typed::<(&[u8],), (CallResult,)>(&store)
+            .map_err(|e| failed(e.context(format!("{PACKED_EXPORT}#call"))))?;
+        Entry::Packed(packed)
+    } else {
+        let lists = export_call(LIBRARY_EXPORT)
+            .ok_or_else(|| format!("library '{name}' exports no {LIBRARY_EXPORT}#call"))?;
+        lists
+            .typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)
+            .map_err(failed)?;
+        Entry::Lists(lists)
     };
     Ok(Warm {
         store,

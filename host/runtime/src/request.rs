@@ -86,16 +86,7 @@ mod tests {
     fn packs_in_the_documented_layout() {
         let mut out = vec![9; 3];
         pack(&mut out, "fixed_window", &[b"k"], &[b"10", b""]);
-        let expected: &[u8] = &[
-            12, 0, 0, 0, b'f', b'i', b'x', b'e', b'd', b'_', b'w', b'i', b'n', b'd', b'o',
-            b'w', //
-            1, 0, 0, 0, // keys
-            2, 0, 0, 0, // arguments
-            1, 0, 0, 0, b'k', //
-            2, 0, 0, 0, b'1', b'0', //
-            0, 0, 0, 0,
-        ];
-        assert_eq!(out, expected);
+        assert_eq!(out, pattern_guest::packed::DOCUMENTED_EXAMPLE);
     }
 
     fn words(text: &str) -> Vec<&[u8]> {
