@@ -41,6 +41,20 @@ fn a_memory_bomb_stops_at_the_memory_budget() {
     assert!(error.contains(&(16usize << 20).to_string()), "{error}");
 }
 
+/// A guest that leaks on every call never reaches its memory budget: once
+/// its instance is past three quarters of it, the instance is recycled after
+/// the call and the next call starts afresh (linear memory never shrinks).
+#[test]
+fn an_instance_that_leaks_is_recycled_before_its_memory_budget() {
+    let server = server(&["MEMORY_MB", "16"]);
+    let mut con = server.connection();
+    for i in 0..50 {
+        let reply: String = call(&mut con, "hostile.leak", &[], &["1048576"])
+            .unwrap_or_else(|e| panic!("call {i}: {e}"));
+        assert_eq!(reply, "OK");
+    }
+}
+
 #[test]
 fn deep_recursion_traps() {
     let server = server(&[]);

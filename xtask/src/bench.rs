@@ -530,8 +530,9 @@ fn languages(port: u16, con: &mut redis::Connection, requests: u32) -> Result<()
 
 /// Each library's resident memory with its warm instance: Redis's RSS
 /// after loading the library (compiled code, description, warm instance)
-/// minus before, each read after `MEMORY PURGE` so that the allocator's
-/// freed pages (the compiler's garbage) are given back first; beside it the
+/// minus before, on an emptied keyspace (keys expiring meanwhile moved the
+/// figures), each read after `MEMORY PURGE` so that the allocator's freed
+/// pages (the compiler's garbage) are given back first; beside it the
 /// heap the library holds (`used_memory`: the module allocates through
 /// Redis) and the instance's linear memory (`instance_memory_bytes` of
 /// `PATTERN.STATS`, reserved, not all of it touched).
@@ -556,6 +557,7 @@ fn resident_memory(con: &mut redis::Connection, pid: u32) -> Result<()> {
         "{:<12} {:>14} {:>15} {:>20}",
         "library", "RSS delta KiB", "heap delta KiB", "linear memory KiB"
     );
+    let _: redis::Value = redis::cmd("FLUSHALL").arg("SYNC").query(con)?;
     for (_, name) in build::BUNDLED {
         let _: redis::Value = redis::cmd("PATTERN.DELETE").arg(*name).query(con)?;
         let (rss_before, heap_before) = settled(con)?;

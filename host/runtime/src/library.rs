@@ -4,8 +4,10 @@
 //! Instantiating per call costs 11–30 µs against ~0.7 µs to enter a live
 //! instance (DESIGN.md), so each library keeps one warm instance and reuses
 //! it. After a trap or a deadline the instance may hold broken state, so it
-//! is dropped and the next call instantiates afresh. Guests must not rely on
-//! state surviving between calls.
+//! is dropped and the next call instantiates afresh; so is an instance whose
+//! linear memory (which never shrinks) has grown past
+//! [`RECYCLE_MEMORY_PERCENT`] of its budget. Guests must not rely on state
+//! surviving between calls.
 
 use crate::backend::Backend;
 use crate::bindings::{Pattern, PatternPre};
@@ -13,7 +15,7 @@ use crate::budgets::Budgets;
 use crate::engine::{check_description, Engine};
 use crate::error::{one_line, printable};
 use crate::host::{CallDeclarations, HostState, Interrupted};
-use crate::limits::DEFAULT_DEADLINE_MS;
+use crate::limits::{DEFAULT_DEADLINE_MS, RECYCLE_MEMORY_PERCENT};
 use crate::{policy, reply, CallError, GuestError, LoadError, Node};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -338,9 +340,23 @@ impl Library {
             peak_memory: warm.store.data().peak_memory(),
             host_calls: record.host_calls,
         };
-        // The instance may be in any state after a trap: drop it.
+        // The instance may be in any state after a trap: drop it. One that
+        // has grown past the recycling mark is dropped too, before it fails
+        // a call at its memory budget.
         if outcome.is_ok() {
-            self.warm = Some(warm);
+            let memory = self.last_usage.peak_memory as u64;
+            if memory > budgets.memory_bytes / 100 * RECYCLE_MEMORY_PERCENT {
+                backend.log(
+                    crate::LogLevel::Debug,
+                    &self.info.name,
+                    &format!(
+                        "instance recycled at {memory} bytes of linear memory (budget {})",
+                        budgets.memory_bytes
+                    ),
+                );
+            } else {
+                self.warm = Some(warm);
+            }
         }
         let result = match (outcome, record.outside_prefixes, record.over_budget) {
             // A key outside the prefixes fails the call whatever the guest

@@ -48,6 +48,15 @@ pub const MAX_NAME_LEN: usize = 64;
 /// per-memory ceiling ([`MAX_GUEST_MEMORY_BYTES`]).
 pub const DEFAULT_MEMORY_BYTES: usize = 128 * 1024 * 1024;
 
+/// Share of its memory budget, in percent, past which a warm instance is
+/// recycled after a successful call: the next call starts from a fresh
+/// instance. Linear memory never shrinks, so a guest that leaks a little
+/// per call (componentize-py guests grow ~200 bytes a call) would otherwise
+/// fail one call at the budget every few hundred thousand; at three
+/// quarters it costs one instantiation that often instead, and leaves a
+/// quarter of the budget for the call that crosses the mark.
+pub const RECYCLE_MEMORY_PERCENT: u64 = 75;
+
 /// Default most host calls (Redis commands, clock, randomness, log lines) in
 /// one call. A pattern makes a handful; 100 000 at about a microsecond each
 /// is a tenth of a second, and stops a runaway loop of commands long before

@@ -67,6 +67,7 @@ impl Library for Hostile {
                     "returns a nested reply built from its keys and arguments",
                 )
                 .read_only(),
+                function("leak", "leaks <bytes> of memory, then succeeds").read_only(),
                 function(
                     "remember",
                     "keeps <value> in a static across calls (while the instance \
@@ -136,6 +137,10 @@ impl Library for Hostile {
                 Reply::Bool(true),
                 Reply::Status("FINE".into()),
             ])),
+            "leak" => {
+                std::mem::forget(vec![1u8; args.u64(0, "bytes")? as usize]);
+                Ok(Reply::ok())
+            }
             "remember" => {
                 // Blocks that outlive their call, allocated among the
                 // call's own: the SDK's call arena must never hand them out
