@@ -528,14 +528,20 @@ fn languages(port: u16, con: &mut redis::Connection, requests: u32) -> Result<()
     Ok(())
 }
 
+/// Loads per library in `resident_memory`, of which the median counts: a
+/// load can coincide with memory that is not its own (a background
+/// thread's late allocations or frees), one way or the other.
+const MEMORY_SAMPLES: usize = 3;
+
 /// Each library's resident memory with its warm instance: Redis's RSS
 /// after loading the library (compiled code, description, warm instance)
 /// minus before, on an emptied keyspace (keys expiring meanwhile moved the
 /// figures), each read after `MEMORY PURGE` so that the allocator's freed
-/// pages (the compiler's garbage) are given back first; beside it the
-/// heap the library holds (`used_memory`: the module allocates through
-/// Redis) and the instance's linear memory (`instance_memory_bytes` of
-/// `PATTERN.STATS`, reserved, not all of it touched).
+/// pages (the compiler's garbage) are given back first, the median of
+/// [`MEMORY_SAMPLES`] loads; beside it the heap the library holds
+/// (`used_memory`: the module allocates through Redis) and the instance's
+/// linear memory (`instance_memory_bytes` of `PATTERN.STATS`, reserved, not
+/// all of it touched).
 fn resident_memory(con: &mut redis::Connection, pid: u32) -> Result<()> {
     let settled = |con: &mut redis::Connection| -> Result<(i64, i64)> {
         let _: redis::Value = redis::cmd("MEMORY").arg("PURGE").query(con)?;
@@ -559,18 +565,24 @@ fn resident_memory(con: &mut redis::Connection, pid: u32) -> Result<()> {
     );
     let _: redis::Value = redis::cmd("FLUSHALL").arg("SYNC").query(con)?;
     for (_, name) in build::BUNDLED {
-        let _: redis::Value = redis::cmd("PATTERN.DELETE").arg(*name).query(con)?;
-        let (rss_before, heap_before) = settled(con)?;
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
-        let _: Vec<String> = redis::cmd("PATTERN.LOAD").arg(bytes).query(con)?;
-        let (rss_after, heap_after) = settled(con)?;
+        let (mut rss, mut heap) = (Vec::new(), Vec::new());
+        for _ in 0..MEMORY_SAMPLES {
+            let _: redis::Value = redis::cmd("PATTERN.DELETE").arg(*name).query(con)?;
+            let (rss_before, heap_before) = settled(con)?;
+            let _: Vec<String> = redis::cmd("PATTERN.LOAD").arg(&bytes).query(con)?;
+            let (rss_after, heap_after) = settled(con)?;
+            rss.push(rss_after - rss_before);
+            heap.push(heap_after - heap_before);
+        }
+        let median = |mut samples: Vec<i64>| {
+            samples.sort_unstable();
+            samples[samples.len() / 2]
+        };
+        let (rss, heap) = (median(rss), median(heap));
         let stats: redis::Value = redis::cmd("PATTERN.STATS").arg(*name).query(con)?;
         let linear = field(&stats, b"instance_memory_bytes") / 1024;
-        println!(
-            "{name:<12} {:>14} {:>15} {linear:>20}",
-            rss_after - rss_before,
-            heap_after - heap_before
-        );
+        println!("{name:<12} {rss:>14} {heap:>15} {linear:>20}");
     }
     Ok(())
 }
