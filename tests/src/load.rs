@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 /// Threads sending calls at once.
 const WORKERS: usize = 4;
 
-/// One call: when it ended, whether it succeeded, how long it took.
-#[derive(Clone, Copy, Debug)]
+/// One call: when it ended, its error if it failed, how long it took.
+#[derive(Clone, Debug)]
 pub struct Outcome {
     pub at: Instant,
-    pub ok: bool,
+    pub error: Option<String>,
     pub took: Duration,
 }
 
@@ -42,6 +42,8 @@ pub struct Disruption {
     pub slowest: Duration,
     /// Whether every call of the last second succeeded.
     pub healthy_at_end: bool,
+    /// What the last failed call after the event answered.
+    pub last_error: Option<String>,
 }
 
 impl Disruption {
@@ -52,12 +54,19 @@ impl Disruption {
     }
 }
 
-fn call(gateway: &Gateway, target: &str, keys: &[&str], args: serde_json::Value) -> bool {
+/// One call through the gateway: the status and body of a failure.
+fn call(
+    gateway: &Gateway,
+    target: &str,
+    keys: &[&str],
+    args: serde_json::Value,
+) -> Result<(), String> {
     let body = json!({ "keys": keys, "args": args }).to_string();
-    gateway
-        .request("POST", &format!("/v1/call/{target}"), None, body.as_bytes())
-        .status
-        == 200
+    let response = gateway.request("POST", &format!("/v1/call/{target}"), None, body.as_bytes());
+    match response.status {
+        200 => Ok(()),
+        status => Err(format!("{target}: {status} {}", response.text())),
+    }
 }
 
 impl Load {
@@ -74,7 +83,7 @@ impl Load {
                         n += 1;
                         let started = Instant::now();
                         let tag = format!("{{w{}}}", (n + w) % 8);
-                        let ok = if n.is_multiple_of(2) {
+                        let result = if n.is_multiple_of(2) {
                             let owner = format!("worker-{w}");
                             let (lock, fence) = (format!("{tag}:lock"), format!("{tag}:fence"));
                             call(
@@ -82,7 +91,8 @@ impl Load {
                                 "lock.acquire",
                                 &[&lock, &fence],
                                 json!([owner, 5000]),
-                            ) && call(&gateway, "lock.release", &[&lock], json!([owner]))
+                            )
+                            .and_then(|()| call(&gateway, "lock.release", &[&lock], json!([owner])))
                         } else {
                             let key = format!("{tag}:rate");
                             call(
@@ -94,7 +104,7 @@ impl Load {
                         };
                         outcomes.lock().unwrap().push(Outcome {
                             at: Instant::now(),
-                            ok,
+                            error: result.err(),
                             took: started.elapsed(),
                         });
                     }
@@ -117,7 +127,7 @@ impl Load {
         let outcomes = self.outcomes.lock().unwrap();
         let (before, after): (Vec<&Outcome>, Vec<&Outcome>) =
             outcomes.iter().partition(|o| o.at < event);
-        let failed_after: Vec<&&Outcome> = after.iter().filter(|o| !o.ok).collect();
+        let failed_after: Vec<&&Outcome> = after.iter().filter(|o| o.error.is_some()).collect();
         let end = outcomes.iter().map(|o| o.at).max().unwrap_or(event);
         let last_second: Vec<&&Outcome> = after
             .iter()
@@ -126,14 +136,16 @@ impl Load {
         Disruption {
             before: before.len(),
             after: after.len(),
-            failed_before: before.iter().filter(|o| !o.ok).count(),
+            failed_before: before.iter().filter(|o| o.error.is_some()).count(),
             failed_after: failed_after.len(),
             last_failure: failed_after
                 .last()
                 .map(|o| o.at.duration_since(event))
                 .unwrap_or_default(),
             slowest: after.iter().map(|o| o.took).max().unwrap_or_default(),
-            healthy_at_end: !last_second.is_empty() && last_second.iter().all(|o| o.ok),
+            healthy_at_end: !last_second.is_empty()
+                && last_second.iter().all(|o| o.error.is_none()),
+            last_error: failed_after.last().and_then(|o| o.error.clone()),
         }
     }
 }

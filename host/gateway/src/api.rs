@@ -11,9 +11,38 @@ use std::time::Instant;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// Error codes with which Redis refuses a command because it cannot serve
+/// writes right now, though the command may succeed when retried: no primary
+/// yet or a demoted one during a failover, too few replicas for
+/// `min-replicas-to-write`, a dataset still loading, a cluster reshaping.
+const UNAVAILABLE_CODES: &[&str] = &[
+    "NOREPLICAS",
+    "MASTERDOWN",
+    "READONLY",
+    "LOADING",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+];
+
+/// Whether a Redis error means "Redis cannot serve this now, retry later"
+/// rather than anything about the call itself.
+fn is_unavailable(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::MasterNameNotFoundBySentinel
+                | redis::ErrorKind::NoValidReplicasFoundBySentinel
+        )
+        || e.code()
+            .is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
+}
+
 /// Maps a Redis error from a `PATTERN.*` command to an HTTP error.
 fn redis_error(e: redis::RedisError) -> ApiError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+    if is_unavailable(&e) {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "redis_unavailable",
@@ -400,6 +429,55 @@ mod tests {
         ] {
             let (s, k) = classify(text);
             assert_eq!((s.as_u16(), k), (status, kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn errors_redis_may_lift_by_retrying_are_unavailable() {
+        let code = |code: &str, detail: &str| {
+            redis::make_extension_error(code.to_string(), Some(detail.to_string()))
+        };
+        for (error, status, kind) in [
+            (
+                code("NOREPLICAS", "Not enough good replicas to write."),
+                503,
+                "redis_unavailable",
+            ),
+            (
+                code("MASTERDOWN", "Link with MASTER is down"),
+                503,
+                "redis_unavailable",
+            ),
+            (
+                code("LOADING", "Redis is loading the dataset"),
+                503,
+                "redis_unavailable",
+            ),
+            (
+                redis::RedisError::from((
+                    redis::ErrorKind::MasterNameNotFoundBySentinel,
+                    "Master with given name not found in sentinel",
+                )),
+                503,
+                "redis_unavailable",
+            ),
+            (
+                redis::RedisError::from(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionRefused,
+                )),
+                503,
+                "redis_unavailable",
+            ),
+            (code("ERR", "unknown library 'x'"), 404, "unknown_library"),
+            (
+                code("ERR", "<limit> must be a positive integer"),
+                422,
+                "guest_error",
+            ),
+        ] {
+            let text = error.to_string();
+            let e = redis_error(error);
+            assert_eq!((e.status.as_u16(), e.kind), (status, kind), "{text}");
         }
     }
 
