@@ -24,7 +24,8 @@ fn fails(server: &Server, function: &str, keys: &[&str], args: &[&str]) -> Strin
     let started = Instant::now();
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();
     assert_eq!(pong, "PONG");
-    assert!(started.elapsed() < Duration::from_millis(200));
+    // Far from a hang, with room for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(1));
     let echoed: Value = call(&mut con, "hostile.echo", &["k"], &["a"]).unwrap();
     assert!(matches!(echoed, Value::Array(_)), "{echoed:?}");
     error_text(&err)
@@ -210,11 +211,16 @@ fn kill_stops_a_long_call_after_writes() {
         let result = call::<Value>(&mut caller, "hostile.write_then_spin", &["k"], &[]);
         (result.map_err(|e| error_text(&e)), started.elapsed())
     });
-    std::thread::sleep(Duration::from_millis(400));
-    let busy = redis::cmd("GET")
-        .arg("k")
-        .query::<Value>(&mut con)
-        .unwrap_err();
+    // Until the call runs (and past busy-reply-threshold) GET answers.
+    let busy = loop {
+        match redis::cmd("GET").arg("k").query::<Value>(&mut con) {
+            Err(e) => break e,
+            Ok(_) if started.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Ok(v) => panic!("still not busy after 10 s: {v:?}"),
+        }
+    };
     assert!(error_text(&busy).starts_with("BUSY"), "{busy}");
     let _: () = redis::cmd("PATTERN.KILL").query(&mut con).unwrap();
     let (result, took) = long.join().unwrap();
@@ -242,7 +248,7 @@ fn a_library_gets_the_budgets_it_asks_for() {
         "{err}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );

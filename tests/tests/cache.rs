@@ -214,13 +214,13 @@ fn read_through_hands_one_lease_and_serves_stale() {
             &mut con,
             "cache.fill",
             &["rt"],
-            &[&token, "loaded", "200", "JITTER", "0", "STALE", "60000"]
+            &[&token, "loaded", "1000", "JITTER", "0", "STALE", "60000"]
         )
         .unwrap(),
         1
     );
     assert_eq!(
-        call::<i64>(&mut con, "cache.fill", &["rt"], &[&token, "again", "200"]).unwrap(),
+        call::<i64>(&mut con, "cache.fill", &["rt"], &[&token, "again", "1000"]).unwrap(),
         0,
         "a lease fills once"
     );
@@ -230,7 +230,7 @@ fn read_through_hands_one_lease_and_serves_stale() {
         ("hit", Some("loaded"), None)
     );
     // Stale: one refiller, the others get the stale value.
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(Duration::from_millis(1_100));
     let (state, value, token, _) = fetch(&mut con, "rt", &["2000"]);
     assert_eq!((state.as_str(), value.as_deref()), ("fill", Some("loaded")));
     assert!(token.is_some());

@@ -612,7 +612,7 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
         "{err}"
     );
     assert!(
-        took.as_millis() >= 200 && took.as_millis() < 2000,
+        took.as_millis() >= 200 && took.as_millis() < 5000,
         "{took:?}"
     );
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();

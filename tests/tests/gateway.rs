@@ -416,11 +416,13 @@ fn tokens_guard_every_route() {
 }
 
 #[test]
-/// The deadline (700 ms) is past the redis crate's default response timeout
-/// (500 ms): the gateway must wait for the call, not give up on Redis.
+/// The deadline (2 s) is past the redis crate's default response timeout
+/// (500 ms): the gateway must wait for the call, not give up on Redis. It
+/// also leaves a loaded machine ample time to start the slow call before
+/// the second request, sent 500 ms later, finds the only slot taken.
 fn limits_refuse_oversize_bodies_and_saturation() {
     let server = Server::with(ServerOptions {
-        module_args: vec!["DEADLINE_MS".into(), "700".into()],
+        module_args: vec!["DEADLINE_MS".into(), "2000".into()],
         ..Default::default()
     });
     server.load("hostile");
@@ -437,7 +439,7 @@ fn limits_refuse_oversize_bodies_and_saturation() {
     let url = gateway.url.clone();
     let slow =
         std::thread::spawn(move || request(&url, "POST", "/v1/call/hostile.endless", None, b"{}"));
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let refused = gateway.request("GET", "/v1/libraries", None, b"");
     assert_eq!(
         (refused.status, refused.header("retry-after")),

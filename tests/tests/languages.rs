@@ -12,7 +12,7 @@ const TWINS: &[&str] = &["ratelimit_js", "ratelimit_py", "ratelimit_c"];
 
 /// Most the retry-after of the same denial may differ between the twin and
 /// Rust: the two calls run a few milliseconds apart on a refilling bucket.
-const RETRY_SLACK_MS: i64 = 50;
+const RETRY_SLACK_MS: i64 = 200;
 
 /// One call's outcome as comparable text: the reply, or the error line.
 fn outcome(
@@ -117,7 +117,7 @@ fn a_guest_cannot_wait(con: &mut redis::Connection) {
     let started = std::time::Instant::now();
     let err = call::<Value>(con, "ratelimit_py.nap", &[], &["5"]).unwrap_err();
     assert!(error_text(&err).contains("may not wait"), "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let again = outcome(
         con,
         "ratelimit_py.token_bucket",

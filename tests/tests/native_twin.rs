@@ -135,7 +135,11 @@ fn token_bucket_matches_its_native_twin() {
         (&["b"], &["10", "0.5", "4"]),
         (&["b"], &["10", "0.5", "4"]),
         (&["b"], &["10", "0.5", "0"]),
-        (&["c"], &["1000000", "1000"]),
+        // A large bucket that refills slowly: its key keeps a TTL of 1000 s
+        // (refilling one token at 1000 a second would leave a 1 ms TTL, and
+        // the key could expire between reading the engine's keys and the
+        // native twin's).
+        (&["c"], &["1000000", "0.001"]),
         // Bad calls: the same error lines.
         (&["a"], &["0", "1"]),
         (&["a"], &["3", "0"]),
@@ -175,8 +179,10 @@ fn gcra_matches_its_native_twin() {
         (&["h"], &["4", "1", "60", "2"]),
         (&["h"], &["4", "1", "60", "9"]),
         (&["h"], &["4", "1", "60", "3"]),
-        (&["i"], &["0", "1", "1"]),
-        (&["i"], &["0", "1", "1"]),
+        // Periods of 60 s: keys that live ~1 s could expire between reading
+        // the engine's keys and the native twin's in `same_keys`.
+        (&["i"], &["0", "1", "60"]),
+        (&["i"], &["0", "1", "60"]),
         // The bench's quota: the key lives 1 ms (left out of `same_keys`).
         (&["1ms"], &["1000000", "1000", "1"]),
         // Bad calls and a state that is not a TAT.
@@ -217,8 +223,8 @@ fn fixed_window_matches_its_native_twin() {
         (&["a"], &["3", "60"]),
         (&["a"], &["3", "60"]),
         (&["a"], &["3", "60"]),
-        (&["b"], &["1", "1"]),
-        (&["b"], &["1", "1"]),
+        (&["b"], &["1", "60"]),
+        (&["b"], &["1", "60"]),
         (&["ttl-less"], &["5", "10"]),
         (&["ttl-less"], &["2", "10"]),
         (&["c"], &["1000000", "60"]),

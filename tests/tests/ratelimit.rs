@@ -229,7 +229,10 @@ fn every_limiter_matches_its_lua_twin() {
                 "{function} step {step}: {engine:?} vs {twin:?}"
             );
             for (e, l) in engine[exact..].iter().zip(&twin[exact..]) {
-                let tolerance = if *function == "gcra" { 1 } else { 5 };
+                // Times in ms move with the gap between the two calls of a
+                // step (a preempted thread on a loaded machine: tens of ms);
+                // GCRA's are in whole seconds.
+                let tolerance = if *function == "gcra" { 1 } else { 50 };
                 assert!(
                     (e - l).abs() <= tolerance,
                     "{function} step {step}: {engine:?} vs {twin:?}"

@@ -232,10 +232,12 @@ async fn a_minority_of_dead_masters_is_tolerated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn acquisition_retries_until_the_holder_expires() {
     let servers = masters();
+    // Long enough that the first try, even on a loaded machine, finds them;
+    // 20 tries (~100 ms apart) outlast them.
     for server in &servers[..3] {
-        clog(server, "retry", 250);
+        clog(server, "retry", 600);
     }
-    let redlock = client(&servers, 10);
+    let redlock = client(&servers, 20);
     let started = Instant::now();
     let lock = redlock
         .acquire("retry", Duration::from_secs(5))
@@ -353,6 +355,9 @@ fn the_gateway_offers_redlock_over_http() {
     let gateway = start(&[
         ("PATTERN_ENGINE_REDLOCK_MASTERS", &masters_env),
         ("PATTERN_ENGINE_REDLOCK_TRIES", "1"),
+        // The first call on each master connects too: the default 100 ms
+        // is short for that on a loaded machine.
+        ("PATTERN_ENGINE_REDLOCK_MASTER_TIMEOUT_MS", "2000"),
     ]);
     let post = |path: &str, body: serde_json::Value| {
         gateway.request("POST", path, None, body.to_string().as_bytes())

@@ -186,34 +186,34 @@ fn tokens_are_256_bit_url_safe_and_unique() {
 fn idle_timeout_slides_on_get_and_touch_and_ends_idle_sessions() {
     let server = server();
     let mut con = server.connection();
-    let (_, used) = create(&mut con, "carol", "u", &["IDLE", "2", "ABSOLUTE", "60"]);
-    let (_, idle) = create(&mut con, "carol", "i", &["IDLE", "2", "ABSOLUTE", "60"]);
-    let (_, touched) = create(&mut con, "carol", "t", &["idle", "2"]);
-    within(pttl(&mut con, &used), 1_900, 2_000, "fresh");
+    let (_, used) = create(&mut con, "carol", "u", &["IDLE", "10", "ABSOLUTE", "60"]);
+    let (_, idle) = create(&mut con, "carol", "i", &["IDLE", "10", "ABSOLUTE", "60"]);
+    let (_, touched) = create(&mut con, "carol", "t", &["idle", "10"]);
+    within(pttl(&mut con, &used), 9_500, 10_000, "fresh");
 
-    std::thread::sleep(Duration::from_millis(1_100));
-    within(pttl(&mut con, &used), 1, 900, "aging");
+    std::thread::sleep(Duration::from_millis(5_500));
+    within(pttl(&mut con, &used), 1, 4_500, "aging");
     assert!(get(&mut con, &used, &[]).is_some());
     within(
         pttl(&mut con, &used),
-        1_900,
-        2_000,
+        9_500,
+        10_000,
         "get slides the idle timeout",
     );
     let ttl: i64 = call(&mut con, "session.touch", &[&touched], &[]).unwrap();
-    within(ttl, 1_900, 2_000, "touch replies the new TTL");
+    within(ttl, 9_500, 10_000, "touch replies the new TTL");
     within(
         pttl(&mut con, &touched),
-        1_900,
-        2_000,
+        9_500,
+        10_000,
         "touch slides the idle timeout",
     );
 
-    std::thread::sleep(Duration::from_millis(1_100));
+    std::thread::sleep(Duration::from_millis(5_500));
     assert_eq!(
         get(&mut con, &idle, &[]),
         None,
-        "idle for 2.2 s with a 2 s timeout"
+        "idle for 11 s with a 10 s timeout"
     );
     assert_eq!(
         get(&mut con, &used, &[]),
@@ -236,24 +236,24 @@ fn idle_timeout_slides_on_get_and_touch_and_ends_idle_sessions() {
 fn absolute_lifetime_caps_the_ttl_and_ends_the_session() {
     let server = server();
     let mut con = server.connection();
-    let (_, key) = create(&mut con, "dave", "d", &["IDLE", "60", "ABSOLUTE", "1"]);
+    let (_, key) = create(&mut con, "dave", "d", &["IDLE", "60", "ABSOLUTE", "5"]);
     within(
         pttl(&mut con, &key),
-        900,
-        1_000,
+        4_500,
+        5_000,
         "capped by the absolute lifetime",
     );
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(2_500));
     assert!(get(&mut con, &key, &[]).is_some());
     within(
         pttl(&mut con, &key),
         1,
-        500,
+        2_500,
         "a get never extends past the deadline",
     );
     let ttl: i64 = call(&mut con, "session.touch", &[&key], &[]).unwrap();
-    within(ttl, 1, 500, "nor does touch");
-    std::thread::sleep(Duration::from_millis(600));
+    within(ttl, 1, 2_500, "nor does touch");
+    std::thread::sleep(Duration::from_millis(3_000));
     assert_eq!(get(&mut con, &key, &[]), None);
 
     // The deadline is checked by the library too, not only by the key's TTL:
