@@ -1,11 +1,12 @@
-//! `cargo xtask bench [--quick]`: each library function against its Lua twin
+//! `cargo xtask bench [--quick | --callgrind]`: each library function against its Lua twin
 //! (`bench/lua/`) on the same Redis, in the same run, with `redis-benchmark`
 //! (50 clients, pipeline 1 and 16, two rounds alternating engine, `EVALSHA`
 //! and `FCALL`: the twins are also loaded as one Redis Functions library).
 //! Prints ops/s, p50 and p99 of each, and the ratio engine/Lua against the
 //! faster Lua path. Then each library's resident memory with its warm
 //! instance, and HTTP calls through the gateway against direct
-//! `PATTERN.CALL` (`bench_http`).
+//! `PATTERN.CALL` (`bench_http`). `--callgrind` counts instructions per
+//! command instead ([`crate::bench_callgrind`]).
 
 use crate::build;
 use anyhow::{bail, Context, Result};
@@ -14,10 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One engine function and its Lua twin, with the same keys and arguments.
-struct Pair {
-    name: &'static str,
-    target: &'static str,
-    lua: &'static str,
+pub(crate) struct Pair {
+    pub(crate) name: &'static str,
+    pub(crate) target: &'static str,
+    pub(crate) lua: &'static str,
     keys: &'static [&'static str],
     args: &'static [&'static str],
     /// Prepares the data the function reads (on the engine's Redis); the
@@ -25,7 +26,7 @@ struct Pair {
     setup: Option<Setup>,
     /// The command of the native twin (`bench/native`: the same Redis
     /// commands from a plain module, no Wasm), where there is one.
-    native: Option<&'static str>,
+    pub(crate) native: Option<&'static str>,
 }
 
 /// Prepares a pair's data; returns its keys.
@@ -33,7 +34,7 @@ type Setup = fn(&mut redis::Connection) -> Result<Vec<String>>;
 
 impl Pair {
     /// `command target numkeys keys... args...` with the pair's keys.
-    fn command(&self, command: &str, target: &str, keys: &[String]) -> Vec<String> {
+    pub(crate) fn command(&self, command: &str, target: &str, keys: &[String]) -> Vec<String> {
         let mut cmd = vec![
             command.to_string(),
             target.to_string(),
@@ -44,7 +45,7 @@ impl Pair {
         cmd
     }
 
-    fn keys(&self, con: &mut redis::Connection) -> Result<Vec<String>> {
+    pub(crate) fn keys(&self, con: &mut redis::Connection) -> Result<Vec<String>> {
         match self.setup {
             Some(setup) => setup(con),
             None => Ok(self.keys.iter().map(|k| k.to_string()).collect()),
@@ -209,9 +210,42 @@ fn start_redis(
     module: &std::path::Path,
     module_args: &[&str],
 ) -> Result<(Server, u16, redis::Connection)> {
+    start_redis_under(module, module_args, &Launcher::default())
+}
+
+/// How `redis-server` is started: directly, or under a tool (valgrind).
+#[derive(Default)]
+pub(crate) struct Launcher {
+    /// The tool's command line, `redis-server` and its arguments follow.
+    pub wrapper: Vec<String>,
+    pub env: Vec<(&'static str, String)>,
+    /// How long Redis may take to answer (and each library to load).
+    pub patience: Option<Duration>,
+}
+
+/// [`start_redis`] through `launcher`.
+pub(crate) fn start_redis_under(
+    module: &std::path::Path,
+    module_args: &[&str],
+    launcher: &Launcher,
+) -> Result<(Server, u16, redis::Connection)> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let patience = launcher.patience.unwrap_or(Duration::from_secs(10));
+    let mut command = match launcher.wrapper.split_first() {
+        Some((tool, args)) => {
+            let mut command = Command::new(tool);
+            command.args(args).arg("redis-server");
+            command
+        }
+        None => Command::new("redis-server"),
+    };
+    let program = launcher
+        .wrapper
+        .first()
+        .map_or("redis-server", String::as_str);
     let server = Server(
-        Command::new("redis-server")
+        command
+            .envs(launcher.env.iter().map(|(k, v)| (k, v)))
             .args([
                 "--port",
                 &port.to_string(),
@@ -229,20 +263,20 @@ fn start_redis(
             .arg("--loadmodule")
             .arg(module.with_file_name("libpattern_native_twin.so"))
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
-            .context("starting redis-server")?,
+            .with_context(|| format!("starting redis-server with {program}"))?,
     );
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
     let started = Instant::now();
     let mut con = loop {
         match client.get_connection() {
             Ok(con) => break con,
-            Err(_) if started.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
+            Err(_) if started.elapsed() < patience => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => bail!("redis-server did not start: {e}"),
         }
     };
+    con.set_read_timeout(Some(patience))?;
     for (_, name) in build::BUNDLED {
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
         let _: Vec<String> = redis::cmd("PATTERN.LOAD")
@@ -289,13 +323,13 @@ fn all_or_nothing_cost(
 }
 
 /// The name of a twin as a Redis function: its file name without `.lua`.
-fn function_name(lua_file: &str) -> &str {
+pub(crate) fn function_name(lua_file: &str) -> &str {
     lua_file.trim_end_matches(".lua")
 }
 
 /// Every twin as one Redis Functions library (`FUNCTION LOAD`): a script's
 /// body runs unchanged as a function of `KEYS` and `ARGV`.
-fn functions_library(lua_dir: &std::path::Path) -> Result<String> {
+pub(crate) fn functions_library(lua_dir: &std::path::Path) -> Result<String> {
     let mut library = String::from("#!lua name=pattern_twins\n");
     for pair in PAIRS {
         let body = std::fs::read_to_string(lua_dir.join(pair.lua))?;
@@ -313,7 +347,7 @@ struct Sample {
     p99_ms: f64,
 }
 
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -326,6 +360,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let requests = if quick { 20_000 } else { 200_000 };
     let module = build::module(true)?;
+    if args.iter().any(|a| a == "--callgrind") {
+        build::components(&[])?;
+        return crate::bench_callgrind::run(&module, PAIRS);
+    }
     let gateway_binary = build::gateway(true)?;
     build::components(&[])?;
     let (_server, port, mut con) = start_redis(&module, &[])?;

@@ -15,6 +15,7 @@
 //! - `bench`: the engine against Lua on the same Redis (see BENCHMARKS.md).
 
 mod bench;
+mod bench_callgrind;
 mod bench_http;
 mod build;
 mod languages;
@@ -48,7 +49,7 @@ fn main() -> Result<()> {
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick]>"
+            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick | --callgrind]>"
         ),
     }
 }

@@ -193,6 +193,9 @@ pub fn apply_env(
             if matches!(rest.as_str(), "url" | "token" | "config") {
                 continue; // the CLI's own variables
             }
+            if matches!(rest.as_str(), "perf_map" | "pool_instances") {
+                continue; // the module's (for the Redis it starts)
+            }
             bail!("unknown configuration variable {name}");
         };
         let key = &rest[section.len() + 1..];
@@ -223,6 +226,9 @@ mod tests {
             ("PATTERN_ENGINE_LIMITS_CEILING_DEADLINE_MS", "2000"),
             ("PATTERN_ENGINE_AUTH_ADMIN_TOKEN", "s3cret"),
             ("HOME", "/root"),
+            // The module's own variables pass through untouched.
+            ("PATTERN_ENGINE_PERF_MAP", "1"),
+            ("PATTERN_ENGINE_POOL_INSTANCES", "16"),
         ];
         apply_env(
             &mut table,

@@ -8,17 +8,60 @@
 //! types) and, in read-only calls, `W` (every write refused by Redis itself).
 
 use pattern_runtime::bindings::pattern::engine::types::Verbatim;
-use pattern_runtime::{Backend, KeyPositions, KeyState, LogLevel, Node};
+use pattern_runtime::{Backend, KeyPositions, KeyState, LogLevel, Node, Nodes};
 use redis_module::logging::RedisLogLevel;
 use redis_module::raw;
 use redis_module::{Context, ContextFlags};
-use smallvec::SmallVec;
-use std::ffi::{c_char, c_int};
+use smallvec::{smallvec, SmallVec};
+use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
 use std::time::{Duration, SystemTime};
 
 const FLAGS_READ_WRITE: &[u8] = b"!ESC3v\0";
 const FLAGS_READ_ONLY: &[u8] = b"!ESC3Wv\0";
+
+/// Most arguments passed to `RedisModule_Call` directly, as (pointer,
+/// length) pairs (format `b`): Redis then makes the only string object of
+/// each argument, where the `v` format needs ours created and freed around
+/// it. Longer commands take the `v` path.
+const DIRECT_ARGS: usize = 8;
+
+/// The formats of the direct path, indexed by the number of arguments.
+const DIRECT_READ_WRITE: [&CStr; DIRECT_ARGS + 1] = [
+    c"!ESC3",
+    c"!ESC3b",
+    c"!ESC3bb",
+    c"!ESC3bbb",
+    c"!ESC3bbbb",
+    c"!ESC3bbbbb",
+    c"!ESC3bbbbbb",
+    c"!ESC3bbbbbbb",
+    c"!ESC3bbbbbbbb",
+];
+const DIRECT_READ_ONLY: [&CStr; DIRECT_ARGS + 1] = [
+    c"!ESC3W",
+    c"!ESC3Wb",
+    c"!ESC3Wbb",
+    c"!ESC3Wbbb",
+    c"!ESC3Wbbbb",
+    c"!ESC3Wbbbbb",
+    c"!ESC3Wbbbbbb",
+    c"!ESC3Wbbbbbbb",
+    c"!ESC3Wbbbbbbbb",
+];
+
+/// `RedisModule_Call(ctx, name, format, args[i] as (pointer, length)...)`
+/// for the listed indices of `args`.
+macro_rules! call_direct {
+    ($ctx:expr, $name:expr, $format:expr, $args:expr; $($i:literal)*) => {
+        raw::RedisModule_Call.unwrap()(
+            $ctx,
+            $name,
+            $format.as_ptr(),
+            $($args[$i].as_ptr() as *const c_char, $args[$i].len()),*
+        )
+    };
+}
 
 /// What other clients are told while a long call runs.
 const BUSY_REPLY: &[u8] =
@@ -93,32 +136,55 @@ impl CommandName {
 }
 
 impl Backend for RedisBackend<'_> {
-    fn run(&mut self, args: &[&[u8]], read_only: bool) -> Vec<Node> {
+    fn run(&mut self, args: &[&[u8]], read_only: bool) -> Nodes {
         let Some(name) = CommandName::new(args[0]) else {
-            return vec![Node::Error(format!(
+            return smallvec![Node::Error(format!(
                 "ERR unknown command '{}'",
                 String::from_utf8_lossy(args[0])
             ))];
         };
-        let argv = Argv::new(&args[1..]);
-        let flags = if read_only {
-            FLAGS_READ_ONLY
+        let rest = &args[1..];
+        let ctx = self.ctx.ctx;
+        let name = name.as_ptr();
+        let direct = if read_only {
+            &DIRECT_READ_ONLY
         } else {
-            FLAGS_READ_WRITE
+            &DIRECT_READ_WRITE
         };
+        // SAFETY: every pointer is valid for the call; `b` takes a pointer
+        // and a size_t per argument.
         let reply = unsafe {
-            raw::RedisModule_Call.unwrap()(
-                self.ctx.ctx,
-                name.as_ptr(),
-                flags.as_ptr() as *const c_char,
-                argv.0.as_ptr(),
-                argv.0.len(),
-            )
+            match rest.len() {
+                0 => call_direct!(ctx, name, direct[0], rest;),
+                1 => call_direct!(ctx, name, direct[1], rest; 0),
+                2 => call_direct!(ctx, name, direct[2], rest; 0 1),
+                3 => call_direct!(ctx, name, direct[3], rest; 0 1 2),
+                4 => call_direct!(ctx, name, direct[4], rest; 0 1 2 3),
+                5 => call_direct!(ctx, name, direct[5], rest; 0 1 2 3 4),
+                6 => call_direct!(ctx, name, direct[6], rest; 0 1 2 3 4 5),
+                7 => call_direct!(ctx, name, direct[7], rest; 0 1 2 3 4 5 6),
+                8 => call_direct!(ctx, name, direct[8], rest; 0 1 2 3 4 5 6 7),
+                _ => {
+                    let argv = Argv::new(rest);
+                    let flags = if read_only {
+                        FLAGS_READ_ONLY
+                    } else {
+                        FLAGS_READ_WRITE
+                    };
+                    raw::RedisModule_Call.unwrap()(
+                        ctx,
+                        name,
+                        flags.as_ptr() as *const c_char,
+                        argv.0.as_ptr(),
+                        argv.0.len(),
+                    )
+                }
+            }
         };
         if reply.is_null() {
-            return vec![Node::Error(call_failure(args[0]))];
+            return smallvec![Node::Error(call_failure(args[0]))];
         }
-        let mut nodes = Vec::new();
+        let mut nodes = Nodes::new();
         unsafe {
             flatten(reply, &mut nodes);
             raw::RedisModule_FreeCallReply.unwrap()(reply);
@@ -263,7 +329,7 @@ fn call_failure(name: &[u8]) -> String {
 ///
 /// # Safety
 /// `reply` must be a live call reply.
-unsafe fn flatten(reply: *mut raw::RedisModuleCallReply, out: &mut Vec<Node>) {
+unsafe fn flatten(reply: *mut raw::RedisModuleCallReply, out: &mut Nodes) {
     let kind = raw::RedisModule_CallReplyType.unwrap()(reply) as isize;
     let mut len = 0usize;
     match kind {

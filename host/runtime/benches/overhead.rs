@@ -16,7 +16,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pattern_runtime::{
-    Backend, CallMode, Engine, EngineConfig, KeyPositions, KeyState, Library, LogLevel, Node,
+    Backend, CallMode, Engine, EngineConfig, KeyPositions, KeyState, Library, LogLevel, Node, Nodes,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,8 +31,8 @@ const IMPORTS_PER_CALL: u64 = 100;
 struct NilBackend;
 
 impl Backend for NilBackend {
-    fn run(&mut self, _args: &[&[u8]], _read_only: bool) -> Vec<Node> {
-        vec![Node::Nil]
+    fn run(&mut self, _args: &[&[u8]], _read_only: bool) -> Nodes {
+        Nodes::from_elem(Node::Nil, 1)
     }
 
     fn key_positions(&mut self, _args: &[&[u8]]) -> Result<KeyPositions, String> {

@@ -5,6 +5,14 @@
 //! Redis. The runtime never calls Redis any other way.
 
 use crate::Node;
+use smallvec::SmallVec;
+
+/// Nodes of a command's reply a backend returns without allocating: the
+/// typed imports' replies are a root and a few children at most.
+pub const INLINE_NODES: usize = 4;
+
+/// A command's reply, flattened into pre-order nodes.
+pub type Nodes = SmallVec<[Node; INLINE_NODES]>;
 
 /// Severity of a guest log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +48,7 @@ pub trait Backend {
     /// and returns the RESP3 reply flattened into pre-order nodes. A Redis
     /// error is returned as a root [`Node::Error`]. With `read_only`, Redis
     /// itself refuses any write command.
-    fn run(&mut self, args: &[&[u8]], read_only: bool) -> Vec<Node>;
+    fn run(&mut self, args: &[&[u8]], read_only: bool) -> Nodes;
 
     /// The keys of a command by Redis's own key specs; `Err` with a message
     /// when Redis does not know the command.

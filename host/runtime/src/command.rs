@@ -2,16 +2,75 @@
 //! and whether it writes. The host checks keys and writes before running it.
 //!
 //! Words the host writes itself (the command's name, `NX`, `PX`...) are
-//! borrowed statics, and the guest's own bytes are moved in, so building a
-//! command copies nothing; the words live on the stack up to
-//! [`INLINE_WORDS`].
+//! borrowed statics, numbers are written in place, and the guest's own
+//! bytes are moved in, so building a command allocates nothing; the words
+//! live on the stack up to [`INLINE_WORDS`].
 
 use smallvec::SmallVec;
-use std::borrow::Cow;
 
-/// One word of a command, binary-safe: a static the host chose, or bytes it
-/// owns.
-pub type Word = Cow<'static, [u8]>;
+/// One word of a command, binary-safe: a static the host chose, bytes it
+/// owns, or a number written in place.
+#[derive(Debug, Clone)]
+pub enum Word {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+    /// An integer's decimal form, held inline: a command's numbers (TTLs,
+    /// increments, counts) cost no allocation.
+    Number {
+        digits: [u8; MAX_NUMBER_DIGITS],
+        len: u8,
+    },
+}
+
+/// Longest decimal form of an integer a command takes ([`Decimal`]):
+/// `u64::MAX` has 20 digits, `i64::MIN` 19 and a sign.
+const MAX_NUMBER_DIGITS: usize = 20;
+
+/// The integers a command takes, all at most [`MAX_NUMBER_DIGITS`] long.
+pub trait Decimal: itoa::Integer {}
+
+impl Decimal for u32 {}
+impl Decimal for u64 {}
+impl Decimal for usize {}
+impl Decimal for i32 {}
+impl Decimal for i64 {}
+
+impl Word {
+    fn number(n: impl Decimal) -> Self {
+        let mut buffer = itoa::Buffer::new();
+        let text = buffer.format(n).as_bytes();
+        let mut digits = [0; MAX_NUMBER_DIGITS];
+        digits[..text.len()].copy_from_slice(text);
+        Word::Number {
+            digits,
+            len: text.len() as u8,
+        }
+    }
+}
+
+impl Default for Word {
+    fn default() -> Self {
+        Word::Static(b"")
+    }
+}
+
+impl std::ops::Deref for Word {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Word::Static(bytes) => bytes,
+            Word::Owned(bytes) => bytes,
+            Word::Number { digits, len } => &digits[..*len as usize],
+        }
+    }
+}
+
+impl From<Vec<u8>> for Word {
+    fn from(bytes: Vec<u8>) -> Self {
+        Word::Owned(bytes)
+    }
+}
 
 /// Words a command keeps on the stack (the typed imports' commands have
 /// fewer; longer ones spill to the heap).
@@ -24,25 +83,25 @@ pub trait IntoWord {
 
 impl IntoWord for &'static str {
     fn into_word(self) -> Word {
-        Cow::Borrowed(self.as_bytes())
+        Word::Static(self.as_bytes())
     }
 }
 
 impl IntoWord for &'static [u8] {
     fn into_word(self) -> Word {
-        Cow::Borrowed(self)
+        Word::Static(self)
     }
 }
 
 impl IntoWord for Vec<u8> {
     fn into_word(self) -> Word {
-        Cow::Owned(self)
+        Word::Owned(self)
     }
 }
 
 impl IntoWord for String {
     fn into_word(self) -> Word {
-        Cow::Owned(self.into_bytes())
+        Word::Owned(self.into_bytes())
     }
 }
 
@@ -101,7 +160,7 @@ impl Command {
     /// Appends a key.
     pub fn key(mut self, key: Vec<u8>) -> Self {
         self.key_positions.push(self.args.len());
-        self.args.push(Cow::Owned(key));
+        self.args.push(Word::Owned(key));
         self
     }
 
@@ -126,7 +185,7 @@ impl Command {
     /// Appends a field or member the command changes.
     pub fn member(mut self, member: Vec<u8>) -> Self {
         self.member_positions.push(self.args.len());
-        self.args.push(Cow::Owned(member));
+        self.args.push(Word::Owned(member));
         self
     }
 
@@ -143,9 +202,10 @@ impl Command {
         Some((collection, members.collect()))
     }
 
-    /// Appends a number in Redis's decimal form.
-    pub fn num(self, n: impl std::fmt::Display) -> Self {
-        self.arg(n.to_string())
+    /// Appends an integer in Redis's decimal form.
+    pub fn num(mut self, n: impl Decimal) -> Self {
+        self.args.push(Word::number(n));
+        self
     }
 
     /// Appends a float so that Redis parses it back to the same value.
@@ -211,6 +271,26 @@ mod tests {
         assert_eq!(cmd.argv().as_slice(), [&b"SET"[..], b"k", b"v", b"NX"]);
         assert_eq!(cmd.key_positions.as_slice(), [1]);
         assert!(cmd.writes);
+    }
+
+    #[test]
+    fn numbers_are_written_in_place() {
+        let cmd = Command::write("PEXPIRE")
+            .key(b"k".to_vec())
+            .num(-42i64)
+            .num(u64::MAX)
+            .num(i64::MIN);
+        assert_eq!(
+            cmd.argv().as_slice(),
+            [
+                &b"PEXPIRE"[..],
+                b"k",
+                b"-42",
+                b"18446744073709551615",
+                b"-9223372036854775808"
+            ]
+        );
+        assert!(matches!(cmd.args[2], Word::Number { .. }));
     }
 
     #[test]

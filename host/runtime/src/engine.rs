@@ -27,6 +27,30 @@ use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationCon
 /// the guest's functions instead of `[JIT]` (BENCHMARKS.md, profiling).
 pub const PERF_MAP_ENV: &str = "PATTERN_ENGINE_PERF_MAP";
 
+/// With this environment variable set to n (1 to [`MAX_INSTANCES`]) when
+/// Redis starts, the instance pool reserves address space for n live
+/// instances instead of [`MAX_INSTANCES`] (whose linear memories alone
+/// reserve 128 GiB of virtual address space, more than valgrind or a
+/// `ulimit -v` allows). `cargo xtask bench --callgrind` sets it.
+pub const POOL_INSTANCES_ENV: &str = "PATTERN_ENGINE_POOL_INSTANCES";
+
+/// The live instances the pool holds: [`MAX_INSTANCES`], or fewer as
+/// [`POOL_INSTANCES_ENV`] asks.
+fn pool_instances(setting: Option<std::ffi::OsString>) -> Result<u32, String> {
+    let Some(setting) = setting else {
+        return Ok(MAX_INSTANCES);
+    };
+    setting
+        .to_str()
+        .and_then(|text| text.parse().ok())
+        .filter(|n| (1..=MAX_INSTANCES).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{POOL_INSTANCES_ENV} must be an integer from 1 to {MAX_INSTANCES}, got {setting:?}"
+            )
+        })
+}
+
 /// Operator settings of the engine (module arguments).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -92,11 +116,12 @@ impl Engine {
     /// itself once every handle on the engine is dropped).
     pub fn new(config: EngineConfig) -> Result<Self, String> {
         config.validate()?;
+        let instances = pool_instances(std::env::var_os(POOL_INSTANCES_ENV))?;
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(MAX_INSTANCES)
-            .total_core_instances(MAX_INSTANCES * 8)
-            .total_memories(MAX_INSTANCES * 2)
-            .total_tables(MAX_INSTANCES * 4)
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 4)
             .max_core_instances_per_component(64)
             .max_memories_per_component(4)
             .max_tables_per_component(16)
@@ -269,6 +294,20 @@ fn start_ticker(engine: &wasmtime::Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_shrinks_only_within_its_bounds() {
+        assert_eq!(pool_instances(None), Ok(MAX_INSTANCES));
+        assert_eq!(pool_instances(Some("8".into())), Ok(8));
+        assert_eq!(pool_instances(Some("256".into())), Ok(256));
+        for bad in ["0", "257", "-1", "eight", ""] {
+            let error = pool_instances(Some(bad.into())).unwrap_err();
+            assert!(
+                error.starts_with("PATTERN_ENGINE_POOL_INSTANCES must be an integer from 1 to 256"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn header_checks_name_the_mistake() {

@@ -38,7 +38,7 @@ pub mod request;
 pub mod undo;
 pub mod wasi;
 
-pub use backend::{Backend, KeyPositions, KeyState, LogLevel};
+pub use backend::{Backend, KeyPositions, KeyState, LogLevel, Nodes};
 pub use bindings::pattern::engine::types::{Error as GuestError, Node};
 pub use budgets::Budgets;
 pub use engine::{Engine, EngineConfig};

@@ -79,7 +79,7 @@ pub fn classify_error(text: &str) -> GuestError {
 
 /// Reads a reply tree front to back into typed values.
 pub struct Cursor {
-    nodes: std::iter::Peekable<std::vec::IntoIter<Node>>,
+    nodes: std::iter::Peekable<smallvec::IntoIter<[Node; crate::backend::INLINE_NODES]>>,
     /// The command's name as the guest gave it, for error messages.
     command: crate::command::Word,
 }
@@ -87,9 +87,9 @@ pub struct Cursor {
 type Decoded<T> = Result<T, GuestError>;
 
 impl Cursor {
-    pub fn new(nodes: Vec<Node>, command: crate::command::Word) -> Self {
+    pub fn new(nodes: impl Into<crate::backend::Nodes>, command: crate::command::Word) -> Self {
         Self {
-            nodes: nodes.into_iter().peekable(),
+            nodes: nodes.into().into_iter().peekable(),
             command,
         }
     }

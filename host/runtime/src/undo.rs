@@ -34,7 +34,7 @@
 //! otherwise saving starts with `DUMP` (plus `PEXPIRETIME` when the key
 //! exists) and keeps the whole key.
 
-use crate::backend::{Backend, KeyState};
+use crate::backend::{Backend, KeyState, Nodes};
 use crate::command::{format_float, Collection};
 use crate::Node;
 
@@ -250,7 +250,7 @@ fn inverse(key: &[u8], saved: Saved) -> Vec<Vec<Vec<u8>>> {
 }
 
 /// The root node of a reply, or its error.
-fn first(nodes: Vec<Node>) -> Result<Node, String> {
+fn first(nodes: Nodes) -> Result<Node, String> {
     match nodes.into_iter().next() {
         Some(Node::Error(e)) => Err(e),
         Some(node) => Ok(node),

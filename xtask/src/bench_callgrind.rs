@@ -1,0 +1,196 @@
+//! `cargo xtask bench --callgrind`: the instructions Redis executes per
+//! command for each pair, engine against its Lua twin (`EVALSHA` and
+//! `FCALL`) and the native twin, counted by valgrind's callgrind.
+//!
+//! Instruction counts do not move with the machine's load the way op/s do
+//! (±25 % here between runs of the same build), so they show what a change
+//! to the engine saves. Redis runs under callgrind with instrumentation off;
+//! for each command it is switched on around `REQUESTS` requests from
+//! `redis-benchmark` (one client, pipeline 16, after a warm-up), and the
+//! count is the inclusive cost of the command's own function
+//! (`RedisModuleCommandDispatcher` for module commands, `evalShaCommand`,
+//! `fcallCommand`): parsing the request and writing the reply included,
+//! networking and Redis's timers not.
+//!
+//! Valgrind cannot reserve the instance pool's 128 GiB of address space,
+//! so the engine runs with a pool of [`POOL_INSTANCES`]
+//! (`PATTERN_ENGINE_POOL_INSTANCES`); nothing else differs.
+
+use crate::bench::{function_name, functions_library, start_redis_under, Launcher, Pair};
+use crate::build;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Requests counted per command (each costs ~1 ms under callgrind).
+const REQUESTS: u32 = 2000;
+
+/// Requests run before counting: the first calls instantiate, fill caches.
+const WARM_UP: u32 = 200;
+
+/// The engine's instance pool under valgrind: the bundled libraries and
+/// room to spare.
+const POOL_INSTANCES: u32 = 16;
+
+/// The functions whose inclusive cost is a command's cost.
+const COMMAND_FUNCTIONS: &[&str] = &[
+    "RedisModuleCommandDispatcher",
+    "evalShaCommand",
+    "fcallCommand",
+];
+
+pub fn run(module: &Path, pairs: &[Pair]) -> Result<()> {
+    for tool in ["valgrind", "callgrind_control", "callgrind_annotate"] {
+        if Command::new(tool).arg("--help").output().is_err() {
+            bail!("{tool} not found (apt-get install valgrind)");
+        }
+    }
+    let dumps = std::env::temp_dir().join(format!("pattern-callgrind-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dumps);
+    std::fs::create_dir_all(&dumps)?;
+    let launcher = Launcher {
+        wrapper: vec![
+            "valgrind".into(),
+            "--tool=callgrind".into(),
+            "--instr-atstart=no".into(),
+            // Guest code is compiled at run time.
+            "--smc-check=all-non-file".into(),
+            format!("--callgrind-out-file={}/cg.%p", dumps.display()),
+        ],
+        env: vec![("PATTERN_ENGINE_POOL_INSTANCES", POOL_INSTANCES.to_string())],
+        patience: Some(Duration::from_secs(600)),
+    };
+    println!("starting Redis under callgrind and loading the libraries (a few minutes)...");
+    let (server, port, mut con) = start_redis_under(module, &[], &launcher)?;
+    let pid = server.0.id();
+    let lua_dir = build::workspace_root().join("bench/lua");
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("REPLACE")
+        .arg(functions_library(&lua_dir)?)
+        .query(&mut con)?;
+    println!(
+        "instructions per command (callgrind, {REQUESTS} requests, 1 client, pipeline 16); Lua/engine = faster Lua path / engine"
+    );
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "function", "engine", "evalsha", "fcall", "native", "Lua/engine"
+    );
+    for pair in pairs {
+        let script = std::fs::read_to_string(lua_dir.join(pair.lua))?;
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(script)
+            .query(&mut con)?;
+        let keys = pair.keys(&mut con)?;
+        let native = pair.native.map(|command| {
+            let mut cmd = pair.command(command, "", &keys);
+            cmd.remove(1);
+            cmd
+        });
+        let count = |label: &str, command: &[String]| -> Result<f64> {
+            instructions(
+                pid,
+                port,
+                &dumps,
+                &format!("{}-{label}", pair.name),
+                command,
+            )
+        };
+        let engine = count("engine", &pair.command("PATTERN.CALL", pair.target, &keys))?;
+        let eval = count("evalsha", &pair.command("EVALSHA", &sha, &keys))?;
+        let fcall = count(
+            "fcall",
+            &pair.command("FCALL", function_name(pair.lua), &keys),
+        )?;
+        let native = native.map(|cmd| count("native", &cmd)).transpose()?;
+        println!(
+            "{:<16} {engine:>9.0} {eval:>9.0} {fcall:>9.0} {:>9} {:>10.2}",
+            pair.name,
+            native.map_or("-".into(), |n| format!("{n:.0}")),
+            eval.min(fcall) / engine
+        );
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dumps);
+    Ok(())
+}
+
+/// Instructions per request of `command`: counted with instrumentation on
+/// around [`REQUESTS`] requests, dumped under `label`, read back.
+fn instructions(pid: u32, port: u16, dumps: &Path, label: &str, command: &[String]) -> Result<f64> {
+    benchmark(port, WARM_UP, command)?;
+    control(pid, &["-i", "on"])?;
+    control(pid, &["-z"])?;
+    benchmark(port, REQUESTS, command)?;
+    control(pid, &["-d", label])?;
+    control(pid, &["-i", "off"])?;
+    let dump = find_dump(dumps, label)?;
+    let total = command_cost(&dump)?;
+    Ok(total as f64 / f64::from(REQUESTS))
+}
+
+fn control(pid: u32, args: &[&str]) -> Result<()> {
+    let status = Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .output()
+        .context("running callgrind_control")?
+        .status;
+    if !status.success() {
+        bail!("callgrind_control {args:?} failed");
+    }
+    Ok(())
+}
+
+fn benchmark(port: u16, requests: u32, command: &[String]) -> Result<()> {
+    let output = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-c", "1", "-P", "16", "-r", "1000000", "-q"])
+        .args(["-n", &requests.to_string()])
+        .args(command)
+        .output()
+        .context("running redis-benchmark")?;
+    if !output.status.success() {
+        bail!(
+            "redis-benchmark failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The dump callgrind wrote for `label` (its `desc: Trigger` line names it).
+fn find_dump(dumps: &Path, label: &str) -> Result<std::path::PathBuf> {
+    let wanted = format!("dump {label}");
+    for entry in std::fs::read_dir(dumps)? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let trigger = text.lines().find(|l| l.starts_with("desc: Trigger"));
+        if trigger.is_some_and(|t| t.trim_end().ends_with(&wanted)) {
+            return Ok(path);
+        }
+    }
+    bail!("no callgrind dump for {label} in {}", dumps.display())
+}
+
+/// The largest inclusive cost of a [`COMMAND_FUNCTIONS`] entry in `dump`.
+fn command_cost(dump: &Path) -> Result<u64> {
+    let output = Command::new("callgrind_annotate")
+        .args(["--inclusive=yes", "--threshold=100"])
+        .arg(dump)
+        .output()
+        .context("running callgrind_annotate")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .filter(|line| {
+            COMMAND_FUNCTIONS
+                .iter()
+                .any(|f| line.contains(&format!(":{f} ")))
+        })
+        .filter_map(|line| line.split_whitespace().next())
+        .filter_map(|count| count.replace(',', "").parse::<u64>().ok())
+        .max()
+        .with_context(|| format!("no command function in {}", dump.display()))
+}
