@@ -250,3 +250,105 @@ fn emptying_collections_member_by_member_is_undone_with_their_ttls() {
     assert_eq!(error_text(&err), "ERR failed after emptying");
     assert_eq!(snapshot(&mut con), before);
 }
+
+/// Type, value (strings with their encoding), and absolute expiry of `keys`.
+fn state_of(con: &mut redis::Connection, keys: &[&str]) -> Vec<(String, String, i64)> {
+    keys.iter()
+        .map(|key| {
+            let kind: String = redis::cmd("TYPE").arg(key).query(con).unwrap();
+            let content = match kind.as_str() {
+                "string" => {
+                    let value: String = redis::cmd("GET").arg(key).query(con).unwrap();
+                    let encoding: String = redis::cmd("OBJECT")
+                        .arg("ENCODING")
+                        .arg(key)
+                        .query(con)
+                        .unwrap();
+                    format!("{value} ({encoding})")
+                }
+                "hash" => {
+                    let fields: Vec<String> = redis::cmd("HGETALL").arg(key).query(con).unwrap();
+                    format!("{fields:?}")
+                }
+                _ => String::new(),
+            };
+            let at: i64 = redis::cmd("PEXPIRETIME").arg(key).query(con).unwrap();
+            (kind, content, at)
+        })
+        .collect()
+}
+
+/// Increments and `SET NX` are guarded from their replies (no key read
+/// before them): after a failure every counter is back, with its encoding
+/// and TTL, created keys are gone, and writes Redis refused (an overflow,
+/// a non-integer, a key that exists) left nothing to undo.
+#[test]
+fn increments_and_create_only_writes_are_undone_from_their_replies() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    let max = i64::MAX.to_string();
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg("n:counter")
+        .arg("10")
+        .arg("PX")
+        .arg(100_000)
+        .ignore()
+        .cmd("SET")
+        .arg("n:negative")
+        .arg("-3")
+        .ignore()
+        .cmd("SET")
+        .arg("n:max")
+        .arg(&max)
+        .ignore()
+        .cmd("SET")
+        .arg("n:text")
+        .arg("abc")
+        .ignore()
+        .cmd("HSET")
+        .arg("n:hash")
+        .arg("f")
+        .arg("1")
+        .ignore()
+        .cmd("SET")
+        .arg("n:taken")
+        .arg("held")
+        .arg("PX")
+        .arg(100_000)
+        .ignore()
+        .query(&mut con)
+        .unwrap();
+    let counters = [
+        "n:counter",
+        "n:negative",
+        "n:max",
+        "n:text",
+        "n:hash",
+        "n:fresh",
+    ];
+    let all: Vec<&str> = counters
+        .iter()
+        .copied()
+        .chain(["n:taken", "n:free"])
+        .collect();
+    let before = state_of(&mut con, &all);
+    // Every step of `by` on each counter, then SET NX on a taken key and
+    // on a free one; `i64::MIN` takes the path that saves keys first.
+    for by in ["5", "-7", &i64::MIN.to_string(), &max] {
+        for last in ["n:taken", "n:free"] {
+            let keys: Vec<&str> = counters.iter().copied().chain([last]).collect();
+            let err = call::<Value>(&mut con, "hostile.count_then_fail", &keys, &[by]).unwrap_err();
+            assert!(
+                error_text(&err).contains("failed after counting"),
+                "{by} {last}: {err}"
+            );
+            assert_eq!(
+                state_of(&mut con, &all),
+                before,
+                "by {by}, then SET NX {last}"
+            );
+        }
+    }
+}

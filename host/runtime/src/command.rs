@@ -119,6 +119,25 @@ pub enum Collection {
     Expiry,
 }
 
+/// What a single-key write does, when its reply tells enough for the undo
+/// log to guard it after it runs instead of reading the key before (see
+/// [`crate::undo`]): on an existing key that spares a `DUMP`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Effect {
+    /// Unknown: the key is saved before the write.
+    #[default]
+    Unknown,
+    /// Writes only when the key is absent (`SET NX`), so a write it made
+    /// is undone by deleting the key, and one it refused changed nothing.
+    /// With `get` the reply is the old value (nil: it wrote), else `OK`
+    /// when it wrote and nil when it did not.
+    CreatesOnly { get: bool },
+    /// Adds this to an integer (`INCRBY`, `DECRBY` negated; never
+    /// `i64::MIN`, whose negation overflows): on an existing key, undone by
+    /// adding its negation, exactly.
+    Increments(i64),
+}
+
 /// One command under construction.
 #[derive(Debug, Clone, Default)]
 pub struct Command {
@@ -133,6 +152,8 @@ pub struct Command {
     /// members it changes.
     pub changes: Option<Collection>,
     pub member_positions: SmallVec<[usize; 4]>,
+    /// What the write does, when the undo log can read it from the reply.
+    pub effect: Effect,
 }
 
 impl Command {
@@ -146,6 +167,7 @@ impl Command {
             writes: false,
             changes: None,
             member_positions: SmallVec::new(),
+            effect: Effect::Unknown,
         }
     }
 
@@ -179,6 +201,13 @@ impl Command {
     /// members appended with [`Self::member`], or only the expiry).
     pub fn changes(mut self, collection: Collection) -> Self {
         self.changes = Some(collection);
+        self
+    }
+
+    /// Declares what the write does (see [`Effect`]); only for commands
+    /// with a single key.
+    pub fn effect(mut self, effect: Effect) -> Self {
+        self.effect = effect;
         self
     }
 

@@ -4,7 +4,7 @@
 
 use crate::backend::{Backend, LogLevel};
 use crate::bindings::pattern::engine::{log, redis, types};
-use crate::command::{Collection, Command};
+use crate::command::{Collection, Command, Effect};
 use crate::limits::CHECK_INTERVAL_MS;
 use crate::policy;
 use crate::reply::{classify_error, Cursor};
@@ -284,22 +284,61 @@ impl HostState {
         for &position in &cmd.key_positions {
             scope.check_key(&cmd.args[position], key_prefixes, &*backend)?;
         }
-        if cmd.writes && scope.all_or_nothing {
-            let partial = cmd.partial();
-            for &position in &cmd.key_positions {
-                scope
-                    .undo
-                    .save(
-                        &cmd.args[position],
-                        partial.as_ref().map(|(c, members)| (*c, &members[..])),
-                        backend,
-                    )
-                    .map_err(GuestError::Redis)?;
+        let guard = cmd.writes && scope.all_or_nothing;
+        // A write whose reply tells what it did is guarded after it runs.
+        let single_key = match cmd.key_positions.as_slice() {
+            [position] => Some(*position),
+            _ => None,
+        };
+        let effect = single_key.map_or(Effect::Unknown, |_| cmd.effect);
+        let mut increment_existing = false;
+        if guard {
+            match effect {
+                Effect::Unknown => {
+                    let partial = cmd.partial();
+                    for &position in &cmd.key_positions {
+                        scope
+                            .undo
+                            .save(
+                                &cmd.args[position],
+                                partial.as_ref().map(|(c, members)| (*c, &members[..])),
+                                backend,
+                            )
+                            .map_err(GuestError::Redis)?;
+                    }
+                }
+                Effect::CreatesOnly { .. } => {}
+                Effect::Increments(_) => {
+                    let key = &cmd.args[single_key.unwrap_or_default()];
+                    increment_existing = scope
+                        .undo
+                        .save_unless_present(key, backend)
+                        .map_err(GuestError::Redis)?;
+                }
             }
         }
         let nodes = backend.run(&cmd.argv(), scope.read_only);
         if let Some(Node::Error(text)) = nodes.first() {
             return Err(classify_error(text));
+        }
+        if guard {
+            let key = || &cmd.args[single_key.unwrap_or_default()][..];
+            match effect {
+                Effect::CreatesOnly { get } => {
+                    let wrote = match nodes.first() {
+                        Some(Node::Nil) => get,
+                        Some(_) => !get,
+                        None => false,
+                    };
+                    if wrote {
+                        scope.undo.note_created(key());
+                    }
+                }
+                Effect::Increments(by) if increment_existing => {
+                    scope.undo.note_increment(key(), by);
+                }
+                _ => {}
+            }
         }
         // The name is only formatted if the reply turns out malformed.
         Ok(Cursor::new(nodes, std::mem::take(&mut cmd.args[0])))
@@ -377,8 +416,22 @@ fn expire_condition_arg(cmd: Command, condition: ExpireCondition) -> Command {
     }
 }
 
+/// The effect of adding `by` to an integer: `Unknown` when `by` (or the
+/// negation undoing it) does not fit.
+fn increments(by: Option<i64>) -> Effect {
+    match by {
+        Some(by) if by != i64::MIN => Effect::Increments(by),
+        _ => Effect::Unknown,
+    }
+}
+
 fn set_command(key: Bytes, value: Bytes, options: SetOptions) -> Command {
-    let cmd = condition_arg(Command::write("SET").key(key).arg(value), options.condition);
+    let cmd = Command::write("SET").key(key).arg(value);
+    let cmd = match options.condition {
+        Condition::Nx => cmd.effect(Effect::CreatesOnly { get: false }),
+        _ => cmd,
+    };
+    let cmd = condition_arg(cmd, options.condition);
     match options.expiry {
         Expiry::None => cmd,
         Expiry::Ex(s) => cmd.arg("EX").num(s),
@@ -511,8 +564,12 @@ impl redis::Host for HostState {
     }
 
     fn set_get(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<Option<Bytes>> {
-        self.exec(set_command(key, value, options).arg("GET"))?
-            .opt_bytes()
+        let cmd = set_command(key, value, options).arg("GET");
+        let cmd = match cmd.effect {
+            Effect::CreatesOnly { .. } => cmd.effect(Effect::CreatesOnly { get: true }),
+            _ => cmd,
+        };
+        self.exec(cmd)?.opt_bytes()
     }
 
     fn getdel(&mut self, key: Bytes) -> R<Option<Bytes>> {
@@ -520,8 +577,13 @@ impl redis::Host for HostState {
     }
 
     fn incrby(&mut self, key: Bytes, increment: i64) -> R<i64> {
-        self.exec(Command::write("INCRBY").key(key).num(increment))?
-            .int()
+        self.exec(
+            Command::write("INCRBY")
+                .key(key)
+                .num(increment)
+                .effect(increments(Some(increment))),
+        )?
+        .int()
     }
 
     fn incrbyfloat(&mut self, key: Bytes, increment: f64) -> R<f64> {
@@ -530,8 +592,13 @@ impl redis::Host for HostState {
     }
 
     fn decrby(&mut self, key: Bytes, decrement: i64) -> R<i64> {
-        self.exec(Command::write("DECRBY").key(key).num(decrement))?
-            .int()
+        self.exec(
+            Command::write("DECRBY")
+                .key(key)
+                .num(decrement)
+                .effect(increments(decrement.checked_neg())),
+        )?
+        .int()
     }
 
     fn mget(&mut self, keys: Vec<Bytes>) -> R<Vec<Option<Bytes>>> {

@@ -16,6 +16,11 @@
 //!   the collection: a 1-million-member leaderboard is not copied per call;
 //! - a change of expiry alone (`EXPIRE`, `PEXPIRE`, `PERSIST`...): the old
 //!   expiry, put back with `PEXPIREAT` or `PERSIST`;
+//! - an increment of an existing integer (`INCRBY`, `DECRBY`): nothing is
+//!   read; once it succeeded, the opposite increment, exact for integers,
+//!   which leaves the TTL alone as the write did;
+//! - a write only to an absent key (`SET ... NX`): nothing is read; its
+//!   reply says whether it wrote, and if it did the key was absent (`DEL`);
 //! - anything else: the whole key, serialized (`DUMP`) with its absolute
 //!   expiry, put back with `RESTORE ... REPLACE ABSTTL`, which brings back
 //!   its value, type, encoding and TTL exactly.
@@ -59,6 +64,8 @@ enum Saved {
     },
     /// The expiry of an existing key (-1: none).
     Expiry { expire_at_ms: i64 },
+    /// An existing integer had this added (never `i64::MIN`).
+    Increment { by: i64 },
 }
 
 /// What one call's writes changed, as it was before, oldest first.
@@ -73,6 +80,52 @@ impl UndoLog {
         self.saved.is_empty()
     }
 
+    /// Whether `key` is saved whole or as absent: undoing that entry undoes
+    /// every later write to it, which then needs no entry of its own.
+    fn covers(&self, key: &[u8]) -> bool {
+        self.saved.iter().any(|(saved, entry)| {
+            saved == key && matches!(entry, Saved::Absent | Saved::Whole { .. })
+        })
+    }
+
+    /// Before an increment (`INCRBY`): saves `key` as absent when it is (the
+    /// write creates it). True when it exists and the write then needs its
+    /// own entry ([`Self::note_increment`], once it succeeded); a backend
+    /// that cannot look keys up saves the whole key instead.
+    pub fn save_unless_present(
+        &mut self,
+        key: &[u8],
+        backend: &mut dyn Backend,
+    ) -> Result<bool, String> {
+        if self.covers(key) {
+            return Ok(false);
+        }
+        match backend.key_state(key) {
+            Some(KeyState::Present { .. }) => Ok(true),
+            Some(KeyState::Absent) => {
+                self.saved.push((key.to_vec(), Saved::Absent));
+                Ok(false)
+            }
+            None => self.save(key, None, backend).map(|()| false),
+        }
+    }
+
+    /// After a write that created `key` (`SET NX` that wrote): it was
+    /// absent.
+    pub fn note_created(&mut self, key: &[u8]) {
+        if !self.covers(key) {
+            self.saved.push((key.to_vec(), Saved::Absent));
+        }
+    }
+
+    /// After `by` was added to the existing integer at `key`.
+    pub fn note_increment(&mut self, key: &[u8], by: i64) {
+        debug_assert_ne!(by, i64::MIN);
+        if !self.covers(key) {
+            self.saved.push((key.to_vec(), Saved::Increment { by }));
+        }
+    }
+
     /// Saves what a write to `key` is about to change: `partial` names the
     /// collection and the members when the write changes only those.
     /// Errors are Redis's, as a line: the write must not go ahead unsaved.
@@ -82,10 +135,7 @@ impl UndoLog {
         partial: Option<(Collection, &[&[u8]])>,
         backend: &mut dyn Backend,
     ) -> Result<(), String> {
-        let saved_whole = |(saved, entry): &(Vec<u8>, Saved)| {
-            saved == key && matches!(entry, Saved::Absent | Saved::Whole { .. })
-        };
-        if self.saved.iter().any(saved_whole) {
+        if self.covers(key) {
             return Ok(());
         }
         let known = backend.key_state(key);
@@ -212,6 +262,11 @@ fn inverse(key: &[u8], saved: Saved) -> Vec<Vec<Vec<u8>>> {
             word("ABSTTL"),
         ]],
         Saved::Expiry { expire_at_ms } => vec![expiry(expire_at_ms)],
+        Saved::Increment { by } => vec![vec![
+            word("INCRBY"),
+            key.to_vec(),
+            (-by).to_string().into_bytes(),
+        ]],
         Saved::Members {
             collection,
             old,

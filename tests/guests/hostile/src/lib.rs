@@ -52,6 +52,12 @@ impl Library for Hostile {
                     "writes its first key, then loops until stopped",
                 ),
                 function(
+                    "count_then_fail",
+                    "adds <by> twice to each of its first keys (INCRBY, DECRBY), ignoring \
+                     errors, sets its last key with SET NX and then SET NX GET, then \
+                     returns an error",
+                ),
+                function(
                     "empty_then_fail",
                     "empties every declared hash, set and sorted set member by \
                      member (HDEL, SREM, ZREM), then returns an error",
@@ -109,6 +115,7 @@ impl Library for Hostile {
                 }
                 Ok(Reply::Int(n as i64))
             }
+            "count_then_fail" => count_then_fail(&keys, &args),
             "write_then_spin" => {
                 redis::set(&keys[0], b"written", SetOptions::default())?;
                 endless()
@@ -185,6 +192,29 @@ fn empty_then_fail(keys: &[Vec<u8>]) -> Result<Reply, Error> {
         }
     }
     Err(Error::guest("ERR failed after emptying"))
+}
+
+/// Writes whose undo is read from their replies, then a failure: every key
+/// but the last is incremented and decremented back past where it started
+/// (errors, such as an overflow or a non-integer, are ignored: they wrote
+/// nothing); the last is set only if absent, twice.
+fn count_then_fail(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
+    let by = args.i64(0, "by")?;
+    let (last, counters) = keys
+        .split_last()
+        .ok_or_else(|| Error::guest("ERR count_then_fail needs keys"))?;
+    for key in counters {
+        let _ = redis::incrby(key, by);
+        let _ = redis::incrby(key, by);
+        let _ = redis::decrby(key, by.wrapping_mul(3));
+    }
+    let nx = SetOptions {
+        condition: redis::Condition::Nx,
+        expiry: redis::Expiry::Px(60_000),
+    };
+    redis::set(last, b"first", nx)?;
+    redis::set_get(last, b"second", nx)?;
+    Err(Error::guest("ERR failed after counting"))
 }
 
 /// Writes each declared key in a way that fits its type (creating missing
