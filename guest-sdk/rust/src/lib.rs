@@ -10,6 +10,7 @@
 //! - [`Reply`]: the reply tree a function returns (and `command` yields).
 //! - [`Error`]: errors from Redis and the host, and the guest's own.
 //! - [`Args`]: parsing of a call's arguments with one-line errors.
+//! - [`number`]: integers read straight from bytes (arguments, replies).
 //! - [`describe`]: builders for the library's self-description.
 //! - [`log`]: lines into the Redis server log.
 //! - [`arena`]: the guest's allocator, a per-call bump region in front of
@@ -32,6 +33,7 @@ pub mod bindings {
 pub mod arena;
 mod args;
 pub mod describe;
+pub mod number;
 #[doc(hidden)]
 pub mod packed;
 mod reply;

@@ -24,7 +24,7 @@ pub fn get(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
         .map_err(|_| Error::guest("ERR HMGET returned a wrong number of fields"))?;
     let now = redis::now_ms()?;
     let expiry = expiry
-        .and_then(|e| std::str::from_utf8(&e).ok()?.parse::<u64>().ok())
+        .and_then(|e| pattern_guest::number::parse_u64(&e))
         .unwrap_or(0);
     let value = value.filter(|_| now < expiry);
     if let Some(stats_key) = stats_key {
@@ -81,10 +81,7 @@ pub fn stats(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     args.expect_count(0, 0, "no arguments")?;
     let mut counts: std::collections::BTreeMap<Vec<u8>, (i64, i64)> = Default::default();
     for (field, value) in redis::hgetall(stats_key)? {
-        let n = std::str::from_utf8(&value)
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0);
+        let n = pattern_guest::number::parse_i64(&value).unwrap_or(0);
         if let Some(prefix) = field.strip_suffix(b":hits") {
             counts.entry(prefix.to_vec()).or_default().0 = n;
         } else if let Some(prefix) = field.strip_suffix(b":misses") {

@@ -44,8 +44,7 @@ impl Entry {
         let exists = values.iter().any(Option::is_some);
         let mut values = values.into_iter();
         let mut next = || values.next().flatten().filter(|v| !v.is_empty());
-        let number =
-            |v: Option<Vec<u8>>| v.and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok());
+        let number = |v: Option<Vec<u8>>| v.and_then(|v| pattern_guest::number::parse_u64(&v));
         let value = next();
         let stored_ms = number(next()).unwrap_or(0);
         let expiry_ms = number(next()).unwrap_or(0);

@@ -116,7 +116,7 @@ fn acquire(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     }
     if redis::get(lock)?.as_deref() == Some(owner) {
         redis::pexpire(lock, ttl as i64, ExpireCondition::Always)?;
-        let token = redis::get(fence)?.and_then(|t| String::from_utf8(t).ok()?.parse::<i64>().ok());
+        let token = redis::get(fence)?.and_then(|t| pattern_guest::number::parse_i64(&t));
         return Ok(match token {
             Some(token) => Reply::Int(token),
             // The counter was deleted under a live lock: issue a new token.
@@ -175,9 +175,7 @@ fn fence(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     let at_least = args.i64(0, "at-least")?;
     let current = redis::get(counter)?
         .map(|t| {
-            String::from_utf8(t)
-                .ok()
-                .and_then(|t| t.parse::<i64>().ok())
+            pattern_guest::number::parse_i64(&t)
                 .ok_or_else(|| Error::guest("ERR the fence key does not hold an integer"))
         })
         .transpose()?

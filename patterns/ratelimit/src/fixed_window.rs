@@ -43,9 +43,7 @@ pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     let window_ms = args.positive(1, "window-seconds")?.saturating_mul(1000);
     let count = match redis::get(key)? {
         None => 0,
-        Some(raw) => std::str::from_utf8(&raw)
-            .ok()
-            .and_then(|t| t.parse::<u64>().ok())
+        Some(raw) => pattern_guest::number::parse_u64(&raw)
             .ok_or_else(|| Error::guest("ERR the counter key holds a non-integer value"))?,
     };
     let ttl = match count {

@@ -112,17 +112,13 @@ pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     };
     let quantity = args.optional(3, |a, i| a.u64(i, "quantity"))?.unwrap_or(1) as i64;
     let now_ns = (redis::now_us()? as i64) * 1000;
-    let stored = match redis::get(key)? {
-        None => None,
-        Some(raw) => Some(
-            std::str::from_utf8(&raw)
-                .ok()
-                .and_then(|t| t.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    Error::guest("ERR the key holds a value that is not a GCRA state")
-                })?,
-        ),
-    };
+    let stored =
+        match redis::get(key)? {
+            None => None,
+            Some(raw) => Some(pattern_guest::number::parse_i64(&raw).ok_or_else(|| {
+                Error::guest("ERR the key holds a value that is not a GCRA state")
+            })?),
+        };
     let outcome = rate_limit(quota, now_ns, stored, quantity)
         .map_err(|e| Error::guest(format!("ERR {e}")))?;
     if let Some((tat, ttl_ns)) = outcome.store {

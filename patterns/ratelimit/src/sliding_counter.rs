@@ -80,12 +80,7 @@ pub fn decide(c: Counters, now_ms: u64, window_ms: u64, limit: u64) -> Outcome {
 }
 
 fn parse(fields: &[Option<Vec<u8>>]) -> Option<Counters> {
-    let num = |i: usize| -> Option<u64> {
-        std::str::from_utf8(fields.get(i)?.as_deref()?)
-            .ok()?
-            .parse()
-            .ok()
-    };
+    let num = |i: usize| pattern_guest::number::parse_u64(fields.get(i)?.as_deref()?);
     Some(Counters {
         index: num(0)?,
         current: num(1)?,

@@ -114,11 +114,7 @@ fn load(key: &[u8]) -> Result<Option<Session>, Error> {
     let mut bytes = || values.next().flatten().ok_or_else(not_session);
     let (data, user, index) = (bytes()?, bytes()?, bytes()?);
     let mut number = || -> Result<u64, Error> {
-        let text = bytes()?;
-        std::str::from_utf8(&text)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(not_session)
+        pattern_guest::number::parse_u64(&bytes()?).ok_or_else(not_session)
     };
     let (created_ms, deadline_ms, idle_ms) = (number()?, number()?, number()?);
     let encrypted = match values.next().flatten() {
