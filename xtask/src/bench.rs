@@ -219,7 +219,7 @@ pub(crate) struct Launcher {
     /// The tool's command line, `redis-server` and its arguments follow.
     pub wrapper: Vec<String>,
     pub env: Vec<(&'static str, String)>,
-    /// How long Redis may take to answer (and each library to load).
+    /// How long Redis may take to accept connections.
     pub patience: Option<Duration>,
 }
 
@@ -276,7 +276,6 @@ pub(crate) fn start_redis_under(
             Err(e) => bail!("redis-server did not start: {e}"),
         }
     };
-    con.set_read_timeout(Some(patience))?;
     for (_, name) in build::BUNDLED {
         let bytes = std::fs::read(build::components_dir().join(format!("{name}.wasm")))?;
         let _: Vec<String> = redis::cmd("PATTERN.LOAD")
