@@ -128,6 +128,9 @@ fn cache_aside_counts_hits_and_misses_per_prefix() {
         call::<i64>(&mut con, "cache.invalidate", &["app:user:1"], &[]).unwrap(),
         0
     );
+    // An empty value is a value (it reaches Redis as an empty argument).
+    assert_eq!(set(&mut con, &["app:user:2"], &["", "60000"]), 1);
+    assert_eq!(get(&mut con, "app:user:2").as_deref(), Some(""));
 }
 
 #[test]

@@ -50,6 +50,20 @@ const DIRECT_READ_ONLY: [&CStr; DIRECT_ARGS + 1] = [
     c"!ESC3Wbbbbbbbb",
 ];
 
+/// One byte to point at for an empty argument: an empty slice's pointer
+/// is dangling, and Redis copies from the pointer it is given (zero bytes,
+/// but through C's `memcpy`, which wants a valid pointer).
+static EMPTY: [u8; 1] = [0];
+
+/// An argument's pointer for format `b`: valid even when it is empty.
+fn argument_ptr(arg: &[u8]) -> *const c_char {
+    if arg.is_empty() {
+        EMPTY.as_ptr() as *const c_char
+    } else {
+        arg.as_ptr() as *const c_char
+    }
+}
+
 /// `RedisModule_Call(ctx, name, format, args[i] as (pointer, length)...)`
 /// for the listed indices of `args`.
 macro_rules! call_direct {
@@ -58,7 +72,7 @@ macro_rules! call_direct {
             $ctx,
             $name,
             $format.as_ptr(),
-            $($args[$i].as_ptr() as *const c_char, $args[$i].len()),*
+            $(argument_ptr($args[$i]), $args[$i].len()),*
         )
     };
 }
