@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 /// One engine function and its Lua twin, with the same keys and arguments.
 pub(crate) struct Pair {
     pub(crate) name: &'static str,
-    pub(crate) target: &'static str,
-    pub(crate) lua: &'static str,
+    target: &'static str,
+    lua: &'static str,
     keys: &'static [&'static str],
     args: &'static [&'static str],
     /// Prepares the data the function reads (on the engine's Redis); the
@@ -26,7 +26,7 @@ pub(crate) struct Pair {
     setup: Option<Setup>,
     /// The command of the native twin (`bench/native`: the same Redis
     /// commands from a plain module, no Wasm), where there is one.
-    pub(crate) native: Option<&'static str>,
+    native: Option<&'static str>,
 }
 
 /// Prepares a pair's data; returns its keys.
@@ -34,7 +34,7 @@ type Setup = fn(&mut redis::Connection) -> Result<Vec<String>>;
 
 impl Pair {
     /// `command target numkeys keys... args...` with the pair's keys.
-    pub(crate) fn command(&self, command: &str, target: &str, keys: &[String]) -> Vec<String> {
+    fn command(&self, command: &str, target: &str, keys: &[String]) -> Vec<String> {
         let mut cmd = vec![
             command.to_string(),
             target.to_string(),
@@ -45,12 +45,56 @@ impl Pair {
         cmd
     }
 
-    pub(crate) fn keys(&self, con: &mut redis::Connection) -> Result<Vec<String>> {
+    fn keys(&self, con: &mut redis::Connection) -> Result<Vec<String>> {
         match self.setup {
             Some(setup) => setup(con),
             None => Ok(self.keys.iter().map(|k| k.to_string()).collect()),
         }
     }
+
+    /// Loads the pair's Lua script, prepares its data, and returns the four
+    /// commands that run it (the twins' Functions library is loaded by
+    /// [`load_twins`]).
+    pub(crate) fn commands(
+        &self,
+        con: &mut redis::Connection,
+        lua_dir: &std::path::Path,
+    ) -> Result<PairCommands> {
+        let script = std::fs::read_to_string(lua_dir.join(self.lua))?;
+        let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(script).query(con)?;
+        let keys = self.keys(con)?;
+        Ok(PairCommands {
+            engine: self.command("PATTERN.CALL", self.target, &keys),
+            evalsha: self.command("EVALSHA", &sha, &keys),
+            fcall: self.command("FCALL", function_name(self.lua), &keys),
+            native: self.native.map(|command| {
+                let mut cmd = self.command(command, "", &keys);
+                cmd.remove(1);
+                cmd
+            }),
+        })
+    }
+}
+
+/// One pair as commands: the engine's, its Lua twin's by `EVALSHA` and by
+/// `FCALL`, and its native twin's when there is one.
+pub(crate) struct PairCommands {
+    pub(crate) engine: Vec<String>,
+    pub(crate) evalsha: Vec<String>,
+    pub(crate) fcall: Vec<String>,
+    pub(crate) native: Option<Vec<String>>,
+}
+
+/// Loads every Lua twin as one Redis Functions library; returns the twins'
+/// directory.
+pub(crate) fn load_twins(con: &mut redis::Connection) -> Result<std::path::PathBuf> {
+    let lua_dir = build::workspace_root().join("bench/lua");
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("REPLACE")
+        .arg(functions_library(&lua_dir)?)
+        .query(con)?;
+    Ok(lua_dir)
 }
 
 /// One live session, read by every request (`session.get` slides its TTL).
@@ -322,13 +366,13 @@ fn all_or_nothing_cost(
 }
 
 /// The name of a twin as a Redis function: its file name without `.lua`.
-pub(crate) fn function_name(lua_file: &str) -> &str {
+fn function_name(lua_file: &str) -> &str {
     lua_file.trim_end_matches(".lua")
 }
 
 /// Every twin as one Redis Functions library (`FUNCTION LOAD`): a script's
 /// body runs unchanged as a function of `KEYS` and `ARGV`.
-pub(crate) fn functions_library(lua_dir: &std::path::Path) -> Result<String> {
+fn functions_library(lua_dir: &std::path::Path) -> Result<String> {
     let mut library = String::from("#!lua name=pattern_twins\n");
     for pair in PAIRS {
         let body = std::fs::read_to_string(lua_dir.join(pair.lua))?;
@@ -367,12 +411,7 @@ pub fn run(args: &[String]) -> Result<()> {
     build::components(&[])?;
     let (_server, port, mut con) = start_redis(&module, &[])?;
     let server_pid = _server.0.id();
-    let lua_dir = build::workspace_root().join("bench/lua");
-    let _: String = redis::cmd("FUNCTION")
-        .arg("LOAD")
-        .arg("REPLACE")
-        .arg(functions_library(&lua_dir)?)
-        .query(&mut con)?;
+    let lua_dir = load_twins(&mut con)?;
     println!(
         "redis-benchmark: 50 clients, {requests} requests per run, 2 rounds; best round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling)"
     );
@@ -394,20 +433,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut per_call = Vec::new();
     for pair in PAIRS {
         let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut con)?;
-        let script = std::fs::read_to_string(lua_dir.join(pair.lua))?;
-        let sha: String = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(script)
-            .query(&mut con)?;
-        let keys = pair.keys(&mut con)?;
-        let call = pair.command("PATTERN.CALL", pair.target, &keys);
-        let evalsha = pair.command("EVALSHA", &sha, &keys);
-        let fcall = pair.command("FCALL", function_name(pair.lua), &keys);
-        let native = pair.native.map(|command| {
-            let mut cmd = pair.command(command, "", &keys);
-            cmd.remove(1);
-            cmd
-        });
+        let PairCommands {
+            engine: call,
+            evalsha,
+            fcall,
+            native,
+        } = pair.commands(&mut con, &lua_dir)?;
         for pipeline in [1, 16] {
             let (mut engine, mut eval, mut function) = (Vec::new(), Vec::new(), Vec::new());
             let mut native_ops: Option<f64> = None;

@@ -16,8 +16,7 @@
 //! so the engine runs with a pool of [`POOL_INSTANCES`]
 //! (`PATTERN_ENGINE_POOL_INSTANCES`); nothing else differs.
 
-use crate::bench::{function_name, functions_library, start_redis_under, Launcher, Pair};
-use crate::build;
+use crate::bench::{load_twins, start_redis_under, Launcher, Pair};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -64,12 +63,7 @@ pub fn run(module: &Path, pairs: &[Pair]) -> Result<()> {
     println!("starting Redis under callgrind and loading the libraries (a few minutes)...");
     let (server, port, mut con) = start_redis_under(module, &[], &launcher)?;
     let pid = server.0.id();
-    let lua_dir = build::workspace_root().join("bench/lua");
-    let _: String = redis::cmd("FUNCTION")
-        .arg("LOAD")
-        .arg("REPLACE")
-        .arg(functions_library(&lua_dir)?)
-        .query(&mut con)?;
+    let lua_dir = load_twins(&mut con)?;
     println!(
         "instructions per command (callgrind, {REQUESTS} requests, 1 client, pipeline 16); Lua/engine = faster Lua path / engine"
     );
@@ -78,17 +72,7 @@ pub fn run(module: &Path, pairs: &[Pair]) -> Result<()> {
         "function", "engine", "evalsha", "fcall", "native", "Lua/engine"
     );
     for pair in pairs {
-        let script = std::fs::read_to_string(lua_dir.join(pair.lua))?;
-        let sha: String = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(script)
-            .query(&mut con)?;
-        let keys = pair.keys(&mut con)?;
-        let native = pair.native.map(|command| {
-            let mut cmd = pair.command(command, "", &keys);
-            cmd.remove(1);
-            cmd
-        });
+        let commands = pair.commands(&mut con, &lua_dir)?;
         let count = |label: &str, command: &[String]| -> Result<f64> {
             instructions(
                 pid,
@@ -98,13 +82,13 @@ pub fn run(module: &Path, pairs: &[Pair]) -> Result<()> {
                 command,
             )
         };
-        let engine = count("engine", &pair.command("PATTERN.CALL", pair.target, &keys))?;
-        let eval = count("evalsha", &pair.command("EVALSHA", &sha, &keys))?;
-        let fcall = count(
-            "fcall",
-            &pair.command("FCALL", function_name(pair.lua), &keys),
-        )?;
-        let native = native.map(|cmd| count("native", &cmd)).transpose()?;
+        let engine = count("engine", &commands.engine)?;
+        let eval = count("evalsha", &commands.evalsha)?;
+        let fcall = count("fcall", &commands.fcall)?;
+        let native = commands
+            .native
+            .map(|cmd| count("native", &cmd))
+            .transpose()?;
         println!(
             "{:<16} {engine:>9.0} {eval:>9.0} {fcall:>9.0} {:>9} {:>10.2}",
             pair.name,

@@ -284,17 +284,22 @@ impl HostState {
         for &position in &cmd.key_positions {
             scope.check_key(&cmd.args[position], key_prefixes, &*backend)?;
         }
-        let guard = cmd.writes && scope.all_or_nothing;
-        // A write whose reply tells what it did is guarded after it runs.
-        let single_key = match cmd.key_positions.as_slice() {
-            [position] => Some(*position),
+        // A single-key write whose reply tells what it did is guarded
+        // (partly) after it runs; any other write before.
+        let by_reply = match cmd.key_positions.as_slice() {
+            [position] if cmd.effect != Effect::Unknown => Some(*position),
             _ => None,
         };
-        let effect = single_key.map_or(Effect::Unknown, |_| cmd.effect);
-        let mut increment_existing = false;
-        if guard {
-            match effect {
-                Effect::Unknown => {
+        let mut after = None;
+        if cmd.writes && scope.all_or_nothing {
+            match by_reply {
+                Some(position) => {
+                    after = scope
+                        .undo
+                        .before(cmd.effect, &cmd.args[position], backend)
+                        .map_err(GuestError::Redis)?;
+                }
+                None => {
                     let partial = cmd.partial();
                     for &position in &cmd.key_positions {
                         scope
@@ -307,38 +312,14 @@ impl HostState {
                             .map_err(GuestError::Redis)?;
                     }
                 }
-                Effect::CreatesOnly { .. } => {}
-                Effect::Increments(_) => {
-                    let key = &cmd.args[single_key.unwrap_or_default()];
-                    increment_existing = scope
-                        .undo
-                        .save_unless_present(key, backend)
-                        .map_err(GuestError::Redis)?;
-                }
             }
         }
         let nodes = backend.run(&cmd.argv(), scope.read_only);
         if let Some(Node::Error(text)) = nodes.first() {
             return Err(classify_error(text));
         }
-        if guard {
-            let key = || &cmd.args[single_key.unwrap_or_default()][..];
-            match effect {
-                Effect::CreatesOnly { get } => {
-                    let wrote = match nodes.first() {
-                        Some(Node::Nil) => get,
-                        Some(_) => !get,
-                        None => false,
-                    };
-                    if wrote {
-                        scope.undo.note_created(key());
-                    }
-                }
-                Effect::Increments(by) if increment_existing => {
-                    scope.undo.note_increment(key(), by);
-                }
-                _ => {}
-            }
+        if let (Some(effect), Some(position)) = (after, by_reply) {
+            scope.undo.after(effect, &cmd.args[position], nodes.first());
         }
         // The name is only formatted if the reply turns out malformed.
         Ok(Cursor::new(nodes, std::mem::take(&mut cmd.args[0])))
@@ -425,21 +406,23 @@ fn increments(by: Option<i64>) -> Effect {
     }
 }
 
-fn set_command(key: Bytes, value: Bytes, options: SetOptions) -> Command {
+/// `SET`, and with `get` its old value (`SET ... GET`).
+fn set_command(key: Bytes, value: Bytes, options: SetOptions, get: bool) -> Command {
     let cmd = Command::write("SET").key(key).arg(value);
     let cmd = match options.condition {
-        Condition::Nx => cmd.effect(Effect::CreatesOnly { get: false }),
+        Condition::Nx => cmd.effect(Effect::CreatesOnly { get }),
         _ => cmd,
     };
     let cmd = condition_arg(cmd, options.condition);
-    match options.expiry {
+    let cmd = match options.expiry {
         Expiry::None => cmd,
         Expiry::Ex(s) => cmd.arg("EX").num(s),
         Expiry::Px(ms) => cmd.arg("PX").num(ms),
         Expiry::Exat(s) => cmd.arg("EXAT").num(s),
         Expiry::Pxat(ms) => cmd.arg("PXAT").num(ms),
         Expiry::KeepTtl => cmd.arg("KEEPTTL"),
-    }
+    };
+    cmd.arg_if(get, "GET")
 }
 
 fn zadd_command(key: Bytes, options: &ZaddOptions) -> Command {
@@ -558,18 +541,14 @@ impl redis::Host for HostState {
 
     fn set(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<bool> {
         Ok(self
-            .exec(set_command(key, value, options))?
+            .exec(set_command(key, value, options, false))?
             .opt_bytes()?
             .is_some())
     }
 
     fn set_get(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<Option<Bytes>> {
-        let cmd = set_command(key, value, options).arg("GET");
-        let cmd = match cmd.effect {
-            Effect::CreatesOnly { .. } => cmd.effect(Effect::CreatesOnly { get: true }),
-            _ => cmd,
-        };
-        self.exec(cmd)?.opt_bytes()
+        self.exec(set_command(key, value, options, true))?
+            .opt_bytes()
     }
 
     fn getdel(&mut self, key: Bytes) -> R<Option<Bytes>> {

@@ -40,7 +40,7 @@
 //! exists) and keeps the whole key.
 
 use crate::backend::{Backend, KeyState, Nodes};
-use crate::command::{format_float, Collection};
+use crate::command::{format_float, Collection, Effect};
 use crate::Node;
 
 /// What one entry saved, to be put back if the call fails.
@@ -88,41 +88,47 @@ impl UndoLog {
         })
     }
 
-    /// Before an increment (`INCRBY`): saves `key` as absent when it is (the
-    /// write creates it). True when it exists and the write then needs its
-    /// own entry ([`Self::note_increment`], once it succeeded); a backend
-    /// that cannot look keys up saves the whole key instead.
-    pub fn save_unless_present(
+    /// Before a write to `key` whose reply tells what it did (`effect`, not
+    /// `Unknown`): what [`Self::after`] must note once it succeeded, if
+    /// anything. An increment of an absent key is saved as absent here (it
+    /// creates the key); a backend that cannot look keys up has the whole
+    /// key saved instead.
+    pub fn before(
         &mut self,
+        effect: Effect,
         key: &[u8],
         backend: &mut dyn Backend,
-    ) -> Result<bool, String> {
+    ) -> Result<Option<Effect>, String> {
         if self.covers(key) {
-            return Ok(false);
+            return Ok(None);
         }
-        match backend.key_state(key) {
-            Some(KeyState::Present { .. }) => Ok(true),
-            Some(KeyState::Absent) => {
-                self.saved.push((key.to_vec(), Saved::Absent));
-                Ok(false)
+        match effect {
+            Effect::Increments(_) => match backend.key_state(key) {
+                Some(KeyState::Present { .. }) => Ok(Some(effect)),
+                Some(KeyState::Absent) => {
+                    self.saved.push((key.to_vec(), Saved::Absent));
+                    Ok(None)
+                }
+                None => self.save(key, None, backend).map(|()| None),
+            },
+            Effect::CreatesOnly { .. } => Ok(Some(effect)),
+            Effect::Unknown => self.save(key, None, backend).map(|()| None),
+        }
+    }
+
+    /// After a write [`Self::before`] deferred succeeded with reply `root`.
+    pub fn after(&mut self, effect: Effect, key: &[u8], root: Option<&Node>) {
+        let entry = match (effect, root) {
+            // `SET NX` replies OK when it wrote, nil when not; with GET, nil
+            // (no old value) when it wrote.
+            (Effect::CreatesOnly { get }, Some(root)) if matches!(root, Node::Nil) == get => {
+                Saved::Absent
             }
-            None => self.save(key, None, backend).map(|()| false),
-        }
-    }
-
-    /// After a write that created `key` (`SET NX` that wrote): it was
-    /// absent.
-    pub fn note_created(&mut self, key: &[u8]) {
+            (Effect::Increments(by), _) => Saved::Increment { by },
+            _ => return,
+        };
         if !self.covers(key) {
-            self.saved.push((key.to_vec(), Saved::Absent));
-        }
-    }
-
-    /// After `by` was added to the existing integer at `key`.
-    pub fn note_increment(&mut self, key: &[u8], by: i64) {
-        debug_assert_ne!(by, i64::MIN);
-        if !self.covers(key) {
-            self.saved.push((key.to_vec(), Saved::Increment { by }));
+            self.saved.push((key.to_vec(), entry));
         }
     }
 
