@@ -180,16 +180,15 @@ pub fn __dispatch<L: Library>(
 }
 
 #[doc(hidden)]
-pub fn __dispatch_packed<L: Library>(
-    request: Vec<u8>,
-) -> Result<Vec<bindings::pattern::engine::types::Node>, Error> {
+pub fn __dispatch_packed<L: Library>(request: Vec<u8>) -> Result<Vec<u8>, Error> {
     let (function, keys, args) =
         packed::decode(&request).ok_or_else(|| Error::guest("ERR malformed packed request"))?;
-    L::call(function, keys, Args::new(args)).map(Reply::into_nodes)
+    L::call(function, keys, Args::new(args)).map(|reply| reply.packed())
 }
 
 /// Exports a [`Library`] implementation as the component's `library`, and
-/// as `packed`, the entry the host prefers (one buffer per call).
+/// as `packed`, the entry the host prefers (the request in one buffer, the
+/// reply in another).
 #[macro_export]
 macro_rules! export_library {
     ($library:ty) => {
@@ -210,9 +209,7 @@ macro_rules! export_library {
         }
 
         impl $crate::bindings::exports::pattern::engine::packed::Guest for __PatternExport {
-            fn call(
-                request: Vec<u8>,
-            ) -> Result<Vec<$crate::bindings::pattern::engine::types::Node>, $crate::Error> {
+            fn call(request: Vec<u8>) -> Result<Vec<u8>, $crate::Error> {
                 $crate::__dispatch_packed::<$library>(request)
             }
         }

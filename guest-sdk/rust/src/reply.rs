@@ -8,6 +8,10 @@ use crate::Error;
 /// makes a larger one free) where growing would take three.
 const USUAL_REPLY_NODES: usize = 8;
 
+/// Bytes room is made for before packing a reply (WIT `packed.call`): the
+/// bundled libraries' usual replies fit.
+const USUAL_PACKED_REPLY_BYTES: usize = 64;
+
 /// A Redis reply, nested.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -102,6 +106,64 @@ impl Reply {
                 for (k, v) in pairs {
                     k.write(out);
                     v.write(out);
+                }
+            }
+        }
+    }
+
+    /// The reply in the layout of WIT `packed.call` (see `wit/engine.wit`):
+    /// the same pre-order nodes as [`Self::into_nodes`], each a tag byte
+    /// and its payload, in one buffer.
+    pub fn packed(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(USUAL_PACKED_REPLY_BYTES);
+        self.pack(&mut out);
+        out
+    }
+
+    fn pack(&self, out: &mut Vec<u8>) {
+        let length = |out: &mut Vec<u8>, n: usize| {
+            out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes())
+        };
+        let bytes = |out: &mut Vec<u8>, tag: u8, bytes: &[u8]| {
+            out.push(tag);
+            length(out, bytes.len());
+            out.extend_from_slice(bytes);
+        };
+        match self {
+            Reply::Nil => out.push(0),
+            Reply::Int(n) => {
+                out.push(1);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Reply::Double(d) => {
+                out.push(2);
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            Reply::Bool(b) => out.extend_from_slice(&[3, u8::from(*b)]),
+            Reply::BigNumber(s) => bytes(out, 4, s.as_bytes()),
+            Reply::Status(s) => bytes(out, 5, s.as_bytes()),
+            Reply::Bulk(b) => bytes(out, 6, b),
+            Reply::Verbatim { format, text } => {
+                bytes(out, 7, format.as_bytes());
+                length(out, text.len());
+                out.extend_from_slice(text);
+            }
+            Reply::Error(e) => bytes(out, 8, e.as_bytes()),
+            Reply::Array(items) | Reply::Set(items) => {
+                out.push(if matches!(self, Reply::Array(_)) {
+                    9
+                } else {
+                    11
+                });
+                length(out, items.len());
+                items.iter().for_each(|item| item.pack(out));
+            }
+            Reply::Map(pairs) => {
+                out.push(10);
+                length(out, pairs.len());
+                for (k, v) in pairs {
+                    k.pack(out);
+                    v.pack(out);
                 }
             }
         }

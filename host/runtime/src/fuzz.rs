@@ -6,6 +6,7 @@
 //!
 //! - [`reply_tree`]: reply validation and typed decoding of any node list.
 //! - [`call_request`]: parsing `PATTERN.CALL <lib>.<fn> numkeys ...`.
+//! - [`packed_reply`]: reading any bytes as a guest's packed reply.
 //! - [`component`]: validating and loading any bytes as a component.
 
 use crate::reply::{self, Cursor};
@@ -94,6 +95,17 @@ pub fn call_request(data: &[u8]) {
         assert!(!parsed.library.is_empty() && !parsed.function.is_empty());
         assert!(parsed.numkeys <= words.len() - 3);
         assert!(parsed.numkeys <= crate::limits::MAX_NUMKEYS);
+    }
+}
+
+/// Reading any bytes as a packed reply never panics, and what it accepts
+/// is coherent: each node took at least its tag byte, and each string is
+/// within the buffer.
+pub fn packed_reply(data: &[u8]) {
+    if let Ok(nodes) = crate::unpack::unpack(data) {
+        assert!(nodes.len() <= data.len());
+        let strings: usize = nodes.iter().map(reply::string_bytes).sum();
+        assert!(strings <= data.len());
     }
 }
 

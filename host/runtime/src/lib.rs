@@ -18,6 +18,7 @@
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
 //! - [`policy`]: commands refused inside a call, and cluster hash slots.
 //! - [`request`]: parsing `PATTERN.CALL <lib>.<fn> numkeys key... arg...`.
+//! - [`unpack`]: reading the one-buffer reply of a guest's `packed.call`.
 //! - [`fuzz`]: fuzz target bodies (the `fuzz/` harnesses and CI's smoke test).
 //! - [`error`]: load and call errors.
 //! - [`bindings`]: the Rust types generated from `wit/`.
@@ -36,6 +37,7 @@ pub mod policy;
 pub mod reply;
 pub mod request;
 pub mod undo;
+pub mod unpack;
 pub mod wasi;
 
 pub use backend::{Backend, KeyPositions, KeyState, LogLevel, Nodes};

@@ -80,14 +80,15 @@ struct Warm {
 #[derive(Clone, Copy)]
 enum Entry {
     /// `packed.call`, when the component exports it ([`PackedFunc`]): the
-    /// request crosses into the guest as one buffer.
+    /// request crosses into the guest as one buffer, the reply out as one.
     Packed(Func),
     /// `library.call` ([`ListsFunc`]): one list per key and argument.
     Lists(Func),
 }
 
-/// `packed.call` with the request borrowed from the library's buffer.
-type PackedFunc<'a> = TypedFunc<(&'a [u8],), (CallResult,)>;
+/// `packed.call` with the request borrowed from the library's buffer; the
+/// reply is read with [`crate::unpack`].
+type PackedFunc<'a> = TypedFunc<(&'a [u8],), (PackedResult,)>;
 
 /// `library.call` with the declared keys and the arguments borrowed straight
 /// from the caller's command (the generated binding takes owned vectors,
@@ -95,6 +96,8 @@ type PackedFunc<'a> = TypedFunc<(&'a [u8],), (CallResult,)>;
 type ListsFunc<'a> = TypedFunc<(&'a str, &'a [&'a [u8]], &'a [&'a [u8]]), (CallResult,)>;
 
 type CallResult = Result<Vec<Node>, GuestError>;
+
+type PackedResult = Result<Vec<u8>, GuestError>;
 
 /// The export holding `describe` and `call`.
 const LIBRARY_EXPORT: &str = "pattern:engine/library@0.1.0";
@@ -315,7 +318,8 @@ impl Library {
                 // SAFETY: type-checked as `PackedFunc` at instantiation.
                 let call = unsafe { PackedFunc::new_unchecked(func) };
                 HostState::enter(&mut warm.store, backend, declarations, |store| {
-                    call.call(store, (request,)).map(|(result,)| result)
+                    call.call(store, (request,))
+                        .map(|(result,)| result.map(|packed| crate::unpack::unpack(&packed)))
                 })
             }
             Entry::Lists(func) => {
@@ -323,7 +327,7 @@ impl Library {
                 let call = unsafe { ListsFunc::new_unchecked(func) };
                 HostState::enter(&mut warm.store, backend, declarations, |store| {
                     call.call(store, (function, keys, args))
-                        .map(|(result,)| result)
+                        .map(|(result,)| result.map(Ok))
                 })
             }
         };
@@ -364,7 +368,9 @@ impl Library {
             (_, Some(key), _) => Err(self.outside_prefixes(&key)),
             (Err(trap), None, _) => Err(classify_trap(&trap, &budgets, refused_growth)),
             (Ok(_), None, Some(why)) => Err(CallError::Budget(why)),
-            (Ok(Ok(nodes)), None, None) => check_reply(nodes, budgets.max_reply_bytes),
+            (Ok(Ok(nodes)), None, None) => nodes
+                .map_err(CallError::MalformedReply)
+                .and_then(|nodes| check_reply(nodes, budgets.max_reply_bytes)),
             (Ok(Err(error)), None, None) => Err(CallError::Guest(error_line(&error))),
         };
         // All or nothing: a failed call leaves no write behind.
@@ -479,19 +485,20 @@ fn instantiate(
         |e: wasmtime::Error| format!("could not instantiate library '{name}': {}", one_line(&e));
     let component = pre.instance_pre().instantiate(&mut store).map_err(failed)?;
     let instance = Pattern::new(&mut store, &component).map_err(failed)?;
-    let mut export_call = |interface: &str| {
+    let export_call = |store: &mut Store<HostState>, interface: &str| {
         component
-            .get_export_index(&mut store, None, interface)
-            .and_then(|index| component.get_export_index(&mut store, Some(&index), "call"))
-            .and_then(|call| component.get_func(&mut store, call))
+            .get_export_index(&mut *store, None, interface)
+            .and_then(|index| component.get_export_index(&mut *store, Some(&index), "call"))
+            .and_then(|call| component.get_func(&mut *store, call))
     };
-    let entry = if let Some(packed) = export_call(PACKED_EXPORT) {
-        packed
-            .typed::<(&[u8],), (CallResult,)>(&store)
-            .map_err(|e| failed(e.context(format!("{PACKED_EXPORT}#call"))))?;
+    // A `packed.call` of another signature (an older SDK's) is not used:
+    // `library.call` serves such a component as it serves any other.
+    let packed = export_call(&mut store, PACKED_EXPORT)
+        .filter(|packed| packed.typed::<(&[u8],), (PackedResult,)>(&store).is_ok());
+    let entry = if let Some(packed) = packed {
         Entry::Packed(packed)
     } else {
-        let lists = export_call(LIBRARY_EXPORT)
+        let lists = export_call(&mut store, LIBRARY_EXPORT)
             .ok_or_else(|| format!("library '{name}' exports no {LIBRARY_EXPORT}#call"))?;
         lists
             .typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)

@@ -104,6 +104,30 @@ fn call_request_smoke() {
 }
 
 #[test]
+fn packed_reply_smoke() {
+    let mut rng = Rng(0x5eed_0003);
+    let seeds: [&[u8]; 3] = [
+        &[
+            9, 3, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 5, 2, 0, 0, 0, b'o', b'k', 0,
+        ],
+        &[7, 3, 0, 0, 0, b't', b'x', b't', 1, 0, 0, 0, b'x'],
+        &[10, 1, 0, 0, 0, 3, 1, 6, 0, 0, 0, 0],
+    ];
+    for seed in seeds {
+        fuzz::packed_reply(seed);
+    }
+    for i in 0..CHEAP_INPUTS {
+        let input = if i % 2 == 0 {
+            rng.bytes(64)
+        } else {
+            let seed = seeds[rng.below(seeds.len())];
+            rng.mutate(seed)
+        };
+        fuzz::packed_reply(&input);
+    }
+}
+
+#[test]
 fn component_smoke() {
     // Where `cargo xtask components` put them: the target directory.
     let dir = std::env::var_os("CARGO_TARGET_DIR")
