@@ -96,6 +96,10 @@ pub struct Server {
     owns_dir: bool,
 }
 
+/// Times a server started on a port of [`free_port`] is tried on another
+/// when that port was taken before Redis could bind it.
+const PORT_ATTEMPTS: usize = 3;
+
 /// A port nobody listens on now, on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -112,9 +116,29 @@ impl Server {
     }
 
     pub fn with(options: ServerOptions) -> Self {
-        let port = options.port.unwrap_or_else(free_port);
-        let (dir, owns_dir) = match options.dir {
-            Some(dir) => (dir, false),
+        // A port free a moment ago may be taken by the time Redis binds it
+        // (another test's client got it as its local port): a server that
+        // could not bind a port it was not given starts again on another.
+        let attempts = if options.port.is_some() {
+            1
+        } else {
+            PORT_ATTEMPTS
+        };
+        for attempt in 1..=attempts {
+            let port = options.port.unwrap_or_else(free_port);
+            let mut server = Self::spawn(&options, port);
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(why) if attempt < attempts && why.contains("Address already in use") => {}
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(options: &ServerOptions, port: u16) -> Self {
+        let (dir, owns_dir) = match &options.dir {
+            Some(dir) => (dir.clone(), false),
             None => {
                 let dir = std::env::temp_dir()
                     .join(format!("pattern-test-{}-{port}", std::process::id()));
@@ -149,34 +173,32 @@ impl Server {
         let child = cmd
             .spawn()
             .expect("redis-server on PATH (apt-get install redis-server)");
-        let mut server = Self {
+        Self {
             child: Some(child),
             port,
             dir,
             owns_dir,
-        };
-        server.wait_ready();
-        server
+        }
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits for the server to answer; why not, with its log.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let started = Instant::now();
         loop {
-            assert!(
-                self.alive(),
-                "redis-server exited at start; log:\n{}",
-                self.log()
-            );
+            if !self.alive() {
+                return Err(format!(
+                    "redis-server exited at start; log:\n{}",
+                    self.log()
+                ));
+            }
             if let Ok(mut con) = self.try_connection() {
                 if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                    return;
+                    return Ok(());
                 }
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start; log:\n{}",
-                self.log()
-            );
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(format!("redis-server did not start; log:\n{}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

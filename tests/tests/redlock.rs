@@ -304,10 +304,11 @@ async fn fencing_tokens_refuse_a_stale_holder() {
     assert_eq!(lowered, 100, "lock.fence never lowers a counter");
 
     // First grant from masters 0, 1, 2 (3 and 4 held elsewhere).
+    // 1 s: a loaded machine still acquires well within it.
+    let ttl = Duration::from_millis(1000);
     for server in &servers[3..] {
-        clog(server, "fenced", 300);
+        clog(server, "fenced", ttl.as_millis() as u64);
     }
-    let ttl = Duration::from_millis(300);
     let stale: Lock = redlock.acquire("fenced", ttl).await.unwrap();
     assert_eq!(stale.token, 101);
     let mut resource = FencedResource::default();
