@@ -66,6 +66,16 @@ pub mod redis {
         crate::Reply::from_nodes(command(name, &args)?)
     }
 
+    /// HMGET, as the WIT's `hmget` (the values of `fields`, `None` for
+    /// each one the hash lacks), through `hmget-packed`: the fields and
+    /// the values cross as one buffer each instead of one crossing per
+    /// string.
+    pub fn hmget(key: &[u8], fields: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, crate::Error> {
+        let values = hmget_packed(key, &crate::packed::list(fields))?;
+        crate::packed::values(&values, fields.len())
+            .ok_or_else(|| crate::Error::Redis("ERR malformed hmget-packed reply".into()))
+    }
+
     /// The server's clock in milliseconds since the Unix epoch.
     pub fn now_ms() -> Result<u64, crate::Error> {
         let t = time()?;

@@ -1,6 +1,8 @@
-//! Decoding of the packed request (WIT `packed.call`): the function name,
-//! the keys and the arguments of a call in one buffer. Public but hidden:
-//! the host's encoder is tested against [`DOCUMENTED_EXAMPLE`].
+//! Buffers exchanged with the host in one piece (layouts in
+//! `wit/engine.wit`): the request of `packed.call` ([`decode`]; the host's
+//! encoder is tested against [`DOCUMENTED_EXAMPLE`]), and the fields and
+//! values of the `hmget-packed` import ([`list`], [`values`]). Public but
+//! hidden: the host's side is tested against these.
 
 /// A decoded request: the function name, the keys, the arguments.
 pub type Request<'a> = (&'a str, Vec<Vec<u8>>, Vec<Vec<u8>>);
@@ -15,6 +17,44 @@ pub fn decode(request: &[u8]) -> Option<Request<'_>> {
     let keys = reader.list(keys)?;
     let args = reader.list(args)?;
     reader.0.is_empty().then_some((function, keys, args))
+}
+
+/// `items` as one buffer: their count, then each as its length and bytes.
+pub fn list(items: &[Vec<u8>]) -> Vec<u8> {
+    let size = 4 + items.iter().map(|item| 4 + item.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&length(items.len()));
+    for item in items {
+        out.extend_from_slice(&length(item.len()));
+        out.extend_from_slice(item);
+    }
+    out
+}
+
+/// A length or count as the layouts write it.
+pub(crate) fn length(n: usize) -> [u8; 4] {
+    u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes()
+}
+
+/// Reads `count` optional values (`hmget-packed`): per value, 0 for none,
+/// or 1 and its length and bytes. None when the buffer holds anything else.
+pub fn values(packed: &[u8], count: usize) -> Option<Vec<Option<Vec<u8>>>> {
+    // Each value takes at least one byte.
+    if count > packed.len() {
+        return None;
+    }
+    let mut reader = Reader(packed);
+    let mut values = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (&present, rest) = reader.0.split_first()?;
+        reader.0 = rest;
+        values.push(match present {
+            0 => None,
+            1 => Some(reader.bytes()?.to_vec()),
+            _ => return None,
+        });
+    }
+    reader.0.is_empty().then_some(values)
 }
 
 /// `fixed_window` with key "k" and arguments "10", "" as the WIT documents

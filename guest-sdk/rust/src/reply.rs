@@ -121,9 +121,7 @@ impl Reply {
     }
 
     fn pack(&self, out: &mut Vec<u8>) {
-        let length = |out: &mut Vec<u8>, n: usize| {
-            out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes())
-        };
+        let length = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&crate::packed::length(n));
         let bytes = |out: &mut Vec<u8>, tag: u8, bytes: &[u8]| {
             out.push(tag);
             length(out, bytes.len());

@@ -102,7 +102,7 @@ pub fn call_request(data: &[u8]) {
 /// is coherent: each node took at least its tag byte, and each string is
 /// within the buffer.
 pub fn packed_reply(data: &[u8]) {
-    if let Ok(nodes) = crate::unpack::unpack(data) {
+    if let Ok(nodes) = crate::packed::unpack_reply(data) {
         assert!(nodes.len() <= data.len());
         let strings: usize = nodes.iter().map(reply::string_bytes).sum();
         assert!(strings <= data.len());

@@ -6,9 +6,9 @@ use crate::backend::{Backend, LogLevel};
 use crate::bindings::pattern::engine::{log, redis, types};
 use crate::command::{Collection, Command, Effect};
 use crate::limits::CHECK_INTERVAL_MS;
-use crate::policy;
 use crate::reply::{classify_error, Cursor};
 use crate::undo::UndoLog;
+use crate::{packed, policy};
 use crate::{GuestError, Node};
 use redis::{
     AutoclaimResult, Condition, ExpireCondition, Expiry, PendingEntry, PendingSummary,
@@ -683,6 +683,18 @@ impl redis::Host for HostState {
     fn hmget(&mut self, key: Bytes, fields: Vec<Bytes>) -> R<Vec<Option<Bytes>>> {
         self.exec(Command::read("HMGET").key(key).args(fields))?
             .list(Cursor::opt_bytes)
+    }
+
+    fn hmget_packed(&mut self, key: Bytes, fields: Bytes) -> R<Bytes> {
+        let fields = packed::read_list(&fields)
+            .ok_or_else(|| GuestError::Redis("ERR malformed hmget-packed fields".into()))?;
+        let cmd = fields
+            .into_iter()
+            .fold(Command::read("HMGET").key(key), |cmd, field| {
+                cmd.arg(field.to_vec())
+            });
+        let values = self.exec(cmd)?.list(Cursor::opt_bytes)?;
+        Ok(packed::write_values(&values))
     }
 
     fn hincrby(&mut self, key: Bytes, field: Bytes, increment: i64) -> R<i64> {

@@ -18,7 +18,8 @@
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
 //! - [`policy`]: commands refused inside a call, and cluster hash slots.
 //! - [`request`]: parsing `PATTERN.CALL <lib>.<fn> numkeys key... arg...`.
-//! - [`unpack`]: reading the one-buffer reply of a guest's `packed.call`.
+//! - [`packed`]: buffers exchanged with a guest in one piece (the reply of
+//!   `packed.call`, the fields and values of `hmget-packed`).
 //! - [`fuzz`]: fuzz target bodies (the `fuzz/` harnesses and CI's smoke test).
 //! - [`error`]: load and call errors.
 //! - [`bindings`]: the Rust types generated from `wit/`.
@@ -33,11 +34,11 @@ pub mod fuzz;
 pub mod host;
 pub mod library;
 pub mod limits;
+pub mod packed;
 pub mod policy;
 pub mod reply;
 pub mod request;
 pub mod undo;
-pub mod unpack;
 pub mod wasi;
 
 pub use backend::{Backend, KeyPositions, KeyState, LogLevel, Nodes};

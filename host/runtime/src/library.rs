@@ -87,7 +87,7 @@ enum Entry {
 }
 
 /// `packed.call` with the request borrowed from the library's buffer; the
-/// reply is read with [`crate::unpack`].
+/// reply is read with [`crate::packed::unpack_reply`].
 type PackedFunc<'a> = TypedFunc<(&'a [u8],), (PackedResult,)>;
 
 /// `library.call` with the declared keys and the arguments borrowed straight
@@ -319,7 +319,7 @@ impl Library {
                 let call = unsafe { PackedFunc::new_unchecked(func) };
                 HostState::enter(&mut warm.store, backend, declarations, |store| {
                     call.call(store, (request,))
-                        .map(|(result,)| result.map(|packed| crate::unpack::unpack(&packed)))
+                        .map(|(result,)| result.map(|packed| crate::packed::unpack_reply(&packed)))
                 })
             }
             Entry::Lists(func) => {

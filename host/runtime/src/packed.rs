@@ -1,9 +1,12 @@
-//! The reply of `packed.call`: the pre-order nodes of a reply tree in one
-//! buffer (layout in `wit/engine.wit`), read back into [`Node`]s.
+//! Buffers a guest and the host exchange in one piece instead of lists the
+//! canonical ABI would cross element by element (layouts in
+//! `wit/engine.wit`): the reply of `packed.call` ([`unpack_reply`]), and
+//! the fields and values of the `hmget-packed` import ([`read_list`],
+//! [`write_values`]).
 //!
-//! The buffer comes from a guest, so anything may be in it: a truncated
-//! node, an unknown tag, strings that are not UTF-8, counts far larger than
-//! the buffer. Each is refused with a one-line reason, and decoding stops at
+//! What comes from a guest may hold anything: a truncated node, an unknown
+//! tag, strings that are not UTF-8, counts far larger than the buffer. Each
+//! is refused with a one-line reason, and reading stops at
 //! [`MAX_REPLY_NODES`] before allocating for more. Whether the nodes form
 //! one complete tree is [`crate::reply::validate`]'s to check, as for a
 //! reply lifted from `library.call`.
@@ -16,7 +19,7 @@ use crate::Node;
 const USUAL_REPLY_NODES: usize = 8;
 
 /// Reads the nodes of a packed reply.
-pub fn unpack(packed: &[u8]) -> Result<Vec<Node>, String> {
+pub fn unpack_reply(packed: &[u8]) -> Result<Vec<Node>, String> {
     let mut reader = Reader(packed);
     let mut nodes = Vec::with_capacity(USUAL_REPLY_NODES);
     while !reader.0.is_empty() {
@@ -31,6 +34,46 @@ pub fn unpack(packed: &[u8]) -> Result<Vec<Node>, String> {
         nodes.push(node);
     }
     Ok(nodes)
+}
+
+/// Reads a packed list (a count, then each item as its length and bytes);
+/// `None` when it is malformed (short, trailing bytes).
+pub fn read_list(packed: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut reader = Reader(packed);
+    let count = reader.u32()? as usize;
+    // Each item takes at least its 4-byte length: a count beyond that is
+    // malformed, and must not reserve memory for it.
+    if count > reader.0.len() / 4 {
+        return None;
+    }
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        items.push(reader.bytes()?);
+    }
+    reader.0.is_empty().then_some(items)
+}
+
+/// Writes optional values as `hmget-packed` returns them: per value, 0, or
+/// 1 and its length and bytes.
+pub fn write_values(values: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let size = values
+        .iter()
+        .map(|v| 1 + v.as_ref().map_or(0, |v| 4 + v.len()))
+        .sum();
+    let mut out = Vec::with_capacity(size);
+    for value in values {
+        match value {
+            None => out.push(0),
+            Some(value) => {
+                out.push(1);
+                out.extend_from_slice(
+                    &u32::try_from(value.len()).unwrap_or(u32::MAX).to_le_bytes(),
+                );
+                out.extend_from_slice(value);
+            }
+        }
+    }
+    out
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -107,7 +150,7 @@ mod tests {
     #[test]
     fn reads_the_documented_layout() {
         assert_eq!(
-            shown(&unpack(DOCUMENTED_EXAMPLE).unwrap()),
+            shown(&unpack_reply(DOCUMENTED_EXAMPLE).unwrap()),
             shown(&[
                 Node::Array(3),
                 Node::Integer(1),
@@ -144,7 +187,33 @@ mod tests {
             .iter()
             .map(|node| format!("{node:?}"))
             .collect();
-        assert_eq!(shown(&unpack(&reply.packed()).unwrap()), lifted);
+        assert_eq!(shown(&unpack_reply(&reply.packed()).unwrap()), lifted);
+    }
+
+    /// The fields the guest SDK packs read back; the values the host
+    /// writes read back in the SDK, absent ones included.
+    #[test]
+    fn hmget_buffers_cross_both_ways() {
+        let fields = [b"a".to_vec(), Vec::new(), b"\xffc".to_vec()];
+        let packed = pattern_guest::packed::list(&fields);
+        let read = read_list(&packed).unwrap();
+        assert_eq!(read, [&b"a"[..], b"", b"\xffc"]);
+        for len in 0..packed.len() {
+            assert!(read_list(&packed[..len]).is_none(), "cut at {len}");
+        }
+        let mut trailing = packed.clone();
+        trailing.push(0);
+        assert!(read_list(&trailing).is_none());
+        let mut huge_count = packed;
+        huge_count[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(read_list(&huge_count).is_none());
+
+        let values = vec![Some(b"v".to_vec()), None, Some(Vec::new())];
+        let written = write_values(&values);
+        assert_eq!(written.capacity(), written.len(), "sized once");
+        assert_eq!(pattern_guest::packed::values(&written, 3), Some(values));
+        assert_eq!(pattern_guest::packed::values(&written, 2), None);
+        assert_eq!(pattern_guest::packed::values(&written[..6], 3), None);
     }
 
     #[test]
@@ -154,9 +223,9 @@ mod tests {
             // A cut that falls between two nodes is a shorter, well-formed
             // buffer (validation then finds children missing).
             if [5, 14, 21].contains(&len) {
-                assert!(unpack(cut).is_ok(), "cut at {len}");
+                assert!(unpack_reply(cut).is_ok(), "cut at {len}");
             } else {
-                assert!(unpack(cut).is_err(), "cut at {len}");
+                assert!(unpack_reply(cut).is_err(), "cut at {len}");
             }
         }
         let cases: [(&[u8], &str); 5] = [
@@ -167,7 +236,7 @@ mod tests {
             (&[7, 3, 0, 0, 0, b't', b'x', b't'], "truncated"),
         ];
         for (buffer, why) in cases {
-            let error = unpack(buffer).unwrap_err();
+            let error = unpack_reply(buffer).unwrap_err();
             assert!(error.contains(why), "{buffer:?}: {error}");
         }
     }
@@ -175,7 +244,7 @@ mod tests {
     #[test]
     fn stops_at_the_node_limit() {
         let nils = vec![0u8; MAX_REPLY_NODES + 1];
-        assert!(unpack(&nils[..MAX_REPLY_NODES]).is_ok());
-        assert!(unpack(&nils).unwrap_err().contains("over"));
+        assert!(unpack_reply(&nils[..MAX_REPLY_NODES]).is_ok());
+        assert!(unpack_reply(&nils).unwrap_err().contains("over"));
     }
 }
