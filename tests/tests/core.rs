@@ -596,6 +596,56 @@ fn traps_become_errors_and_redis_keeps_serving() {
     assert_eq!(pong, "PONG");
 }
 
+/// `hmget-packed` with buffers no SDK would write: refused with one line,
+/// nothing reserved for a count the buffer cannot hold, Redis serving on.
+#[test]
+fn malformed_packed_fields_are_refused() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    let _: () = redis::cmd("HSET")
+        .arg(&["h", "a", "1"][..])
+        .query(&mut con)
+        .unwrap();
+    let field = |bytes: &[u8]| {
+        let mut out = (bytes.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(bytes);
+        out
+    };
+    let hmget_packed = |con: &mut redis::Connection, fields: &[u8]| {
+        redis::cmd("PATTERN.CALL")
+            .arg(&["hostile.hmget_packed", "1", "h"][..])
+            .arg(fields)
+            .query::<Vec<u8>>(con)
+    };
+    let mut good = 2u32.to_le_bytes().to_vec();
+    good.extend(field(b"a"));
+    good.extend(field(b"zz"));
+    let values = hmget_packed(&mut con, &good).unwrap();
+    assert_eq!(values, [1, 1, 0, 0, 0, b'1', 0]);
+
+    let mut huge_count = good.clone();
+    huge_count[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut trailing = good.clone();
+    trailing.push(0);
+    for bad in [&good[..7], &huge_count[..], &trailing[..], &[][..]] {
+        let err = hmget_packed(&mut con, bad).unwrap_err();
+        assert_eq!(
+            error_text(&err),
+            "ERR malformed hmget-packed fields",
+            "{bad:?}"
+        );
+    }
+    // Zero fields is well-formed; Redis refuses HMGET without a field.
+    let err = hmget_packed(&mut con, &[0; 4]).unwrap_err();
+    assert!(
+        error_text(&err).contains("wrong number of arguments"),
+        "{err}"
+    );
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
 #[test]
 fn an_endless_loop_is_stopped_at_the_deadline() {
     let server = Server::with(pattern_tests::ServerOptions {

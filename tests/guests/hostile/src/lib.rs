@@ -73,6 +73,12 @@ impl Library for Hostile {
                     "returns a nested reply built from its keys and arguments",
                 )
                 .read_only(),
+                function(
+                    "hmget_packed",
+                    "calls the hmget-packed import with <fields> as its raw \
+                     buffer and replies with the raw values",
+                )
+                .read_only(),
                 function("leak", "leaks <bytes> of memory, then succeeds").read_only(),
                 function(
                     "remember",
@@ -126,6 +132,12 @@ impl Library for Hostile {
                     .map(|i| args.bytes(i, "arg"))
                     .collect::<Result<_, _>>()?;
                 redis::call(&name, &rest)
+            }
+            // The raw import, with whatever buffer the caller gives.
+            "hmget_packed" => {
+                let key = keys.first().map(Vec::as_slice).unwrap_or(b"");
+                let values = redis::hmget_packed(key, args.bytes(0, "fields")?)?;
+                Ok(Reply::Bulk(values))
             }
             "echo" => Ok(Reply::Array(vec![
                 Reply::from(keys),
