@@ -58,54 +58,47 @@ impl Rng {
     }
 }
 
+/// Runs `target` on each seed, then on [`CHEAP_INPUTS`] inputs: random
+/// bytes (up to `random_len`) and mutated seeds, alternately.
+fn smoke(rng_seed: u64, seeds: &[&[u8]], random_len: usize, target: fn(&[u8])) {
+    let mut rng = Rng(rng_seed);
+    for seed in seeds {
+        target(seed);
+    }
+    for i in 0..CHEAP_INPUTS {
+        let input = if i % 2 == 0 {
+            rng.bytes(random_len)
+        } else {
+            let seed = seeds[rng.below(seeds.len())];
+            rng.mutate(seed)
+        };
+        target(&input);
+    }
+}
+
 #[test]
 fn reply_tree_smoke() {
-    let mut rng = Rng(0x5eed_0001);
     let seeds: [&[u8]; 3] = [
         &[0, 9, 1, 1],
         &[0, 0, 0, 0, 41, 6, b'x', 1],
         &[7, 7, 7, 7, 10, 1, 1],
     ];
-    for seed in seeds {
-        fuzz::reply_tree(seed);
-    }
-    for i in 0..CHEAP_INPUTS {
-        let input = if i % 2 == 0 {
-            rng.bytes(64)
-        } else {
-            let seed = seeds[rng.below(seeds.len())];
-            rng.mutate(seed)
-        };
-        fuzz::reply_tree(&input);
-    }
+    smoke(0x5eed_0001, &seeds, 64, fuzz::reply_tree);
 }
 
 #[test]
 fn call_request_smoke() {
-    let mut rng = Rng(0x5eed_0002);
     let seeds: [&[u8]; 3] = [
         b"PATTERN.CALL\nlock.acquire\n2\na\nb\nowner\n100",
         b"PATTERN.CALL_RO\nboard.top\n1\nb\n10",
         b"PATTERN.CALL\nx.y\n0",
     ];
-    for seed in seeds {
-        fuzz::call_request(seed);
-    }
     fuzz::call_request(b"");
-    for i in 0..CHEAP_INPUTS {
-        let input = if i % 2 == 0 {
-            rng.bytes(48)
-        } else {
-            let seed = seeds[rng.below(seeds.len())];
-            rng.mutate(seed)
-        };
-        fuzz::call_request(&input);
-    }
+    smoke(0x5eed_0002, &seeds, 48, fuzz::call_request);
 }
 
 #[test]
 fn packed_reply_smoke() {
-    let mut rng = Rng(0x5eed_0003);
     let seeds: [&[u8]; 3] = [
         &[
             9, 3, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 5, 2, 0, 0, 0, b'o', b'k', 0,
@@ -113,18 +106,7 @@ fn packed_reply_smoke() {
         &[7, 3, 0, 0, 0, b't', b'x', b't', 1, 0, 0, 0, b'x'],
         &[10, 1, 0, 0, 0, 3, 1, 6, 0, 0, 0, 0],
     ];
-    for seed in seeds {
-        fuzz::packed_reply(seed);
-    }
-    for i in 0..CHEAP_INPUTS {
-        let input = if i % 2 == 0 {
-            rng.bytes(64)
-        } else {
-            let seed = seeds[rng.below(seeds.len())];
-            rng.mutate(seed)
-        };
-        fuzz::packed_reply(&input);
-    }
+    smoke(0x5eed_0003, &seeds, 64, fuzz::packed_reply);
 }
 
 #[test]
