@@ -66,32 +66,30 @@ fn role(server: &Server) -> String {
     }
 }
 
-/// How many replicas count towards `min-replicas-to-write` on `server`.
-fn good_replicas(server: &Server) -> usize {
+/// A field of `INFO replication` on `server` (None when it cannot answer).
+fn replication_field(server: &Server, name: &str) -> Option<String> {
     let info: String = redis::cmd("INFO")
         .arg("replication")
-        .query(&mut server.connection())
-        .unwrap();
+        .query(&mut server.connection_checked().ok()?)
+        .ok()?;
     info.lines()
-        .find_map(|line| line.strip_prefix("min_slaves_good_slaves:"))
-        .and_then(|n| n.trim().parse().ok())
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(|value| value.trim().to_string())
+}
+
+/// How many replicas count towards `min-replicas-to-write` on `server`.
+fn good_replicas(server: &Server) -> usize {
+    replication_field(server, "min_slaves_good_slaves")
+        .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
 
 /// Whether `replica` follows `primary` with its link up and no sync running.
 fn in_sync_with(replica: &Server, primary: &Server) -> bool {
-    let info: String = redis::cmd("INFO")
-        .arg("replication")
-        .query(&mut replica.connection())
-        .unwrap_or_default();
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-    };
-    field("master_port") == Some(primary.port.to_string().as_str())
-        && field("master_link_status") == Some("up")
-        && field("master_sync_in_progress") == Some("0")
+    let field = |name| replication_field(replica, name);
+    field("master_port") == Some(primary.port.to_string())
+        && field("master_link_status").as_deref() == Some("up")
+        && field("master_sync_in_progress").as_deref() == Some("0")
 }
 
 /// Whether `server` takes a write (no `NOREPLICAS`, `READONLY`...).

@@ -12,8 +12,10 @@
 //! reply lifted from `library.call`.
 
 use crate::bindings::pattern::engine::types::Verbatim;
+use crate::command::INLINE_WORDS;
 use crate::limits::MAX_REPLY_NODES;
 use crate::Node;
+use smallvec::SmallVec;
 
 /// Nodes room is made for up front: most replies have fewer.
 const USUAL_REPLY_NODES: usize = 8;
@@ -36,9 +38,16 @@ pub fn unpack_reply(packed: &[u8]) -> Result<Vec<Node>, String> {
     Ok(nodes)
 }
 
+/// A length or count as the layouts write it. Redis caps a string at
+/// 512 MB and a guest's memory is smaller still, far below `u32::MAX`.
+pub fn length(n: usize) -> [u8; 4] {
+    u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes()
+}
+
 /// Reads a packed list (a count, then each item as its length and bytes);
-/// `None` when it is malformed (short, trailing bytes).
-pub fn read_list(packed: &[u8]) -> Option<Vec<&[u8]>> {
+/// `None` when it is malformed (short, trailing bytes). A usual list stays
+/// on the stack.
+pub fn read_list(packed: &[u8]) -> Option<SmallVec<[&[u8]; INLINE_WORDS]>> {
     let mut reader = Reader(packed);
     let count = reader.u32()? as usize;
     // Each item takes at least its 4-byte length: a count beyond that is
@@ -46,7 +55,7 @@ pub fn read_list(packed: &[u8]) -> Option<Vec<&[u8]>> {
     if count > reader.0.len() / 4 {
         return None;
     }
-    let mut items = Vec::with_capacity(count);
+    let mut items = SmallVec::with_capacity(count);
     for _ in 0..count {
         items.push(reader.bytes()?);
     }
@@ -66,9 +75,7 @@ pub fn write_values(values: &[Option<Vec<u8>>]) -> Vec<u8> {
             None => out.push(0),
             Some(value) => {
                 out.push(1);
-                out.extend_from_slice(
-                    &u32::try_from(value.len()).unwrap_or(u32::MAX).to_le_bytes(),
-                );
+                out.extend_from_slice(&length(value.len()));
                 out.extend_from_slice(value);
             }
         }
@@ -197,14 +204,14 @@ mod tests {
         let fields = [b"a".to_vec(), Vec::new(), b"\xffc".to_vec()];
         let packed = pattern_guest::packed::list(&fields);
         let read = read_list(&packed).unwrap();
-        assert_eq!(read, [&b"a"[..], b"", b"\xffc"]);
+        assert_eq!(read.as_slice(), [&b"a"[..], b"", b"\xffc"]);
         for len in 0..packed.len() {
             assert!(read_list(&packed[..len]).is_none(), "cut at {len}");
         }
         let mut trailing = packed.clone();
         trailing.push(0);
         assert!(read_list(&trailing).is_none());
-        let mut huge_count = packed;
+        let mut huge_count = packed.clone();
         huge_count[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(read_list(&huge_count).is_none());
 

@@ -42,7 +42,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Parsed<'a>, String> {
 /// length. A length over `u32::MAX` cannot occur: Redis caps a bulk string
 /// at 512 MB, and the guest's memory at far less.
 pub fn pack(out: &mut Vec<u8>, function: &str, keys: &[&[u8]], args: &[&[u8]]) {
-    let length = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    use crate::packed::length;
     out.clear();
     out.extend_from_slice(&length(function.len()));
     out.extend_from_slice(function.as_bytes());
