@@ -12,9 +12,12 @@
 //!   reach replicas on full sync; `PATTERN.LOAD` and `PATTERN.DELETE` are
 //!   propagated for the live stream and the AOF.
 //! - [`config`]: module arguments.
+//! - [`alloc`]: Redis's allocator, with freed small blocks cached on the main
+//!   thread.
 
 use redis_module::{redis_module, Context, RedisString, Status};
 
+pub mod alloc;
 pub mod backend;
 pub mod commands;
 pub mod config;
@@ -23,6 +26,8 @@ pub mod registry;
 pub mod reply;
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    #[cfg(not(test))]
+    REDIS_MODULE_ALLOCATOR.cache_on_this_thread();
     let config = match config::parse(args) {
         Ok(config) => config,
         Err(e) => {
@@ -47,7 +52,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 redis_module! {
     name: "pattern-engine",
     version: 1,
-    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    allocator: (
+        alloc::CachingAlloc<alloc::RedisBacking>,
+        alloc::CachingAlloc::new(alloc::RedisBacking)
+    ),
     data_types: [LIBRARIES_TYPE],
     init: init,
 }
