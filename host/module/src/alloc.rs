@@ -12,7 +12,7 @@
 //!
 //! Cached blocks stay allocated as far as Redis knows, so `used_memory`
 //! never under-counts: it may over-count by the cache, at most
-//! [`CACHED_BLOCKS_PER_CLASS`] blocks of each class (about 70 KiB).
+//! [`CACHED_BLOCKS_PER_CLASS`] blocks of each class (about 132 KiB).
 //! Only the thread that owns the cache (Redis's main thread, set at module
 //! load) touches it; other threads' blocks go straight to Redis, so no lock
 //! is taken and no block is left behind in a thread that exits.
@@ -30,17 +30,18 @@ use redis_module::alloc::RedisAlloc;
 const CLASS_BYTES: usize = 16;
 
 /// Largest cached block. The allocations a call makes and frees (arguments,
-/// keys, small buffers, vectors of a few entries) are below it; larger ones
-/// are rare enough that Redis's accounting does not show in a profile.
-pub const CACHED_BLOCK_BYTES: usize = 256;
+/// keys, small buffers, the reply's vector of 8 nodes: 448 bytes) are below
+/// it; larger ones are rare enough that Redis's accounting does not show in
+/// a profile.
+pub const CACHED_BLOCK_BYTES: usize = 512;
 
 /// Number of size classes: 16, 32, ... [`CACHED_BLOCK_BYTES`] bytes.
 const CLASSES: usize = CACHED_BLOCK_BYTES / CLASS_BYTES;
 
 /// Most freed blocks a class keeps. A call frees at most a few blocks of one
 /// class at a time; past this bound blocks go back to Redis, which caps the
-/// memory the cache holds at 32 × (16 + 32 + ... + 256) bytes = 69 632 bytes.
-pub const CACHED_BLOCKS_PER_CLASS: usize = 32;
+/// memory the cache holds at 16 × (16 + 32 + ... + 512) bytes = 135 168 bytes.
+pub const CACHED_BLOCKS_PER_CLASS: usize = 16;
 
 /// A thread id that no thread has (`pthread_t` values are addresses).
 const NO_OWNER: usize = 0;
@@ -222,7 +223,8 @@ mod tests {
             (16, Some(0)),
             (17, Some(1)),
             (256, Some(15)),
-            (257, None),
+            (512, Some(31)),
+            (513, None),
         ];
         for (size, class) in cases {
             assert_eq!(class_of(layout(size)), class, "size {size}");
