@@ -138,7 +138,10 @@ pub enum Effect {
     Increments(i64),
 }
 
-/// One command under construction.
+/// One command under construction. The builder methods take and return
+/// `&mut Self`: a command holds its words inline (several hundred bytes), and
+/// a builder by value copied all of it at every step (1.5k instructions in a
+/// token bucket's call, measured with callgrind).
 #[derive(Debug, Clone, Default)]
 pub struct Command {
     /// Command name then arguments, binary-safe.
@@ -180,47 +183,53 @@ impl Command {
     }
 
     /// Appends a key.
-    pub fn key(mut self, key: Vec<u8>) -> Self {
+    pub fn key(&mut self, key: Vec<u8>) -> &mut Self {
         self.key_positions.push(self.args.len());
         self.args.push(Word::Owned(key));
         self
     }
 
     /// Appends several keys.
-    pub fn keys(self, keys: Vec<Vec<u8>>) -> Self {
-        keys.into_iter().fold(self, Self::key)
+    pub fn keys(&mut self, keys: Vec<Vec<u8>>) -> &mut Self {
+        for key in keys {
+            self.key(key);
+        }
+        self
     }
 
     /// Appends an argument that is not a key.
-    pub fn arg(mut self, arg: impl IntoWord) -> Self {
+    pub fn arg(&mut self, arg: impl IntoWord) -> &mut Self {
         self.args.push(arg.into_word());
         self
     }
 
     /// Marks the command as changing only parts of `collection` (fields or
     /// members appended with [`Self::member`], or only the expiry).
-    pub fn changes(mut self, collection: Collection) -> Self {
+    pub fn changes(&mut self, collection: Collection) -> &mut Self {
         self.changes = Some(collection);
         self
     }
 
     /// Declares what the write does (see [`Effect`]); only for commands
     /// with a single key.
-    pub fn effect(mut self, effect: Effect) -> Self {
+    pub fn effect(&mut self, effect: Effect) -> &mut Self {
         self.effect = effect;
         self
     }
 
     /// Appends a field or member the command changes.
-    pub fn member(mut self, member: Vec<u8>) -> Self {
+    pub fn member(&mut self, member: Vec<u8>) -> &mut Self {
         self.member_positions.push(self.args.len());
         self.args.push(Word::Owned(member));
         self
     }
 
     /// Appends several fields or members the command changes.
-    pub fn members(self, members: Vec<Vec<u8>>) -> Self {
-        members.into_iter().fold(self, Self::member)
+    pub fn members(&mut self, members: Vec<Vec<u8>>) -> &mut Self {
+        for member in members {
+            self.member(member);
+        }
+        self
     }
 
     /// The parts this write changes, when they are known and the command
@@ -232,18 +241,18 @@ impl Command {
     }
 
     /// Appends an integer in Redis's decimal form.
-    pub fn num(mut self, n: impl Decimal) -> Self {
+    pub fn num(&mut self, n: impl Decimal) -> &mut Self {
         self.args.push(Word::number(n));
         self
     }
 
     /// Appends a float so that Redis parses it back to the same value.
-    pub fn float(self, f: f64) -> Self {
+    pub fn float(&mut self, f: f64) -> &mut Self {
         self.arg(format_float(f))
     }
 
     /// Appends `arg` only when `cond` holds.
-    pub fn arg_if(self, cond: bool, arg: &'static str) -> Self {
+    pub fn arg_if(&mut self, cond: bool, arg: &'static str) -> &mut Self {
         if cond {
             self.arg(arg)
         } else {
@@ -252,15 +261,19 @@ impl Command {
     }
 
     /// Appends every argument of `args`.
-    pub fn args(self, args: Vec<Vec<u8>>) -> Self {
-        args.into_iter().fold(self, Self::arg)
+    pub fn args(&mut self, args: Vec<Vec<u8>>) -> &mut Self {
+        for arg in args {
+            self.arg(arg);
+        }
+        self
     }
 
     /// Appends field/value (or member/value) pairs.
-    pub fn pairs(self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
-        pairs
-            .into_iter()
-            .fold(self, |cmd, (a, b)| cmd.arg(a).arg(b))
+    pub fn pairs(&mut self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> &mut Self {
+        for (a, b) in pairs {
+            self.arg(a).arg(b);
+        }
+        self
     }
 
     /// The words as byte slices, as a backend runs them.
@@ -292,8 +305,8 @@ mod tests {
 
     #[test]
     fn keys_are_tracked_by_position() {
-        let cmd = Command::write("SET")
-            .key(b"k".to_vec())
+        let mut cmd = Command::write("SET");
+        cmd.key(b"k".to_vec())
             .arg("v")
             .arg_if(true, "NX")
             .arg_if(false, "XX");
@@ -304,8 +317,8 @@ mod tests {
 
     #[test]
     fn numbers_are_written_in_place() {
-        let cmd = Command::write("PEXPIRE")
-            .key(b"k".to_vec())
+        let mut cmd = Command::write("PEXPIRE");
+        cmd.key(b"k".to_vec())
             .num(-42i64)
             .num(u64::MAX)
             .num(i64::MIN);

@@ -272,7 +272,7 @@ impl HostState {
     }
 
     /// Checks `cmd` against the call's declarations and runs it.
-    fn exec(&mut self, mut cmd: Command) -> R<Cursor> {
+    fn exec(&mut self, cmd: &mut Command) -> R<Cursor> {
         self.charge()?;
         let (scope, backend, key_prefixes) = self.call_parts()?;
         if cmd.writes && scope.read_only {
@@ -379,7 +379,7 @@ impl CallScope {
     }
 }
 
-fn condition_arg(cmd: Command, condition: Condition) -> Command {
+fn condition_arg(cmd: &mut Command, condition: Condition) -> &mut Command {
     match condition {
         Condition::Always => cmd,
         Condition::Nx => cmd.arg("NX"),
@@ -387,7 +387,7 @@ fn condition_arg(cmd: Command, condition: Condition) -> Command {
     }
 }
 
-fn expire_condition_arg(cmd: Command, condition: ExpireCondition) -> Command {
+fn expire_condition_arg(cmd: &mut Command, condition: ExpireCondition) -> &mut Command {
     match condition {
         ExpireCondition::Always => cmd,
         ExpireCondition::Nx => cmd.arg("NX"),
@@ -408,7 +408,8 @@ fn increments(by: Option<i64>) -> Effect {
 
 /// `SET`, and with `get` its old value (`SET ... GET`).
 fn set_command(key: Bytes, value: Bytes, options: SetOptions, get: bool) -> Command {
-    let cmd = Command::write("SET").key(key).arg(value);
+    let mut command = Command::write("SET");
+    let cmd = command.key(key).arg(value);
     let cmd = match options.condition {
         Condition::Nx => cmd.effect(Effect::CreatesOnly { get }),
         _ => cmd,
@@ -422,14 +423,14 @@ fn set_command(key: Bytes, value: Bytes, options: SetOptions, get: bool) -> Comm
         Expiry::Pxat(ms) => cmd.arg("PXAT").num(ms),
         Expiry::KeepTtl => cmd.arg("KEEPTTL"),
     };
-    cmd.arg_if(get, "GET")
+    cmd.arg_if(get, "GET");
+    command
 }
 
 fn zadd_command(key: Bytes, options: &ZaddOptions) -> Command {
+    let mut command = Command::write("ZADD");
     let cmd = condition_arg(
-        Command::write("ZADD")
-            .key(key)
-            .changes(Collection::SortedSet),
+        command.key(key).changes(Collection::SortedSet),
         options.condition,
     );
     let cmd = match options.comparison {
@@ -437,24 +438,26 @@ fn zadd_command(key: Bytes, options: &ZaddOptions) -> Command {
         ScoreComparison::Gt => cmd.arg("GT"),
         ScoreComparison::Lt => cmd.arg("LT"),
     };
-    cmd.arg_if(options.changed, "CH")
+    cmd.arg_if(options.changed, "CH");
+    command
 }
 
 fn zrange_command(key: Bytes, by: ZrangeBy, options: ZrangeOptions) -> Command {
-    let cmd = Command::read("ZRANGE").key(key);
+    let mut command = Command::read("ZRANGE");
+    let cmd = command.key(key);
     let cmd = match by {
         ZrangeBy::Rank((start, stop)) => cmd.num(start).num(stop),
         ZrangeBy::Score((min, max)) => cmd.arg(min).arg(max).arg("BYSCORE"),
         ZrangeBy::Lex((min, max)) => cmd.arg(min).arg(max).arg("BYLEX"),
     };
     let cmd = cmd.arg_if(options.reverse, "REV");
-    match options.limit {
-        Some((offset, count)) => cmd.arg("LIMIT").num(offset).num(count),
-        None => cmd,
+    if let Some((offset, count)) = options.limit {
+        cmd.arg("LIMIT").num(offset).num(count);
     }
+    command
 }
 
-fn trim_args(cmd: Command, trim: Trim) -> Command {
+fn trim_args(cmd: &mut Command, trim: Trim) -> &mut Command {
     let cmd = match &trim.strategy {
         TrimStrategy::MaxLen(_) => cmd.arg("MAXLEN"),
         TrimStrategy::MinId(_) => cmd.arg("MINID"),
@@ -524,14 +527,15 @@ impl redis::Host for HostState {
         if let Some(reason) = policy::refusal(name.as_bytes()) {
             return Err(GuestError::CommandNotAllowed(reason));
         }
-        let mut cmd = Command::read(name).args(args);
+        let mut cmd = Command::read(name);
+        cmd.args(args);
         let (_, backend) = self.scope()?;
         let keys = backend
             .key_positions(&cmd.argv())
             .map_err(GuestError::Redis)?;
         cmd.key_positions = keys.positions.into();
         cmd.writes = keys.writes;
-        let mut cursor = self.exec(cmd)?;
+        let mut cursor = self.exec(&mut cmd)?;
         Ok(cursor.rest())
     }
 
@@ -541,13 +545,13 @@ impl redis::Host for HostState {
 
     fn set(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<bool> {
         Ok(self
-            .exec(set_command(key, value, options, false))?
+            .exec(&mut set_command(key, value, options, false))?
             .opt_bytes()?
             .is_some())
     }
 
     fn set_get(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<Option<Bytes>> {
-        self.exec(set_command(key, value, options, true))?
+        self.exec(&mut set_command(key, value, options, true))?
             .opt_bytes()
     }
 
@@ -586,10 +590,11 @@ impl redis::Host for HostState {
     }
 
     fn mset(&mut self, pairs: Vec<(Bytes, Bytes)>) -> R<()> {
-        let cmd = pairs
-            .into_iter()
-            .fold(Command::write("MSET"), |cmd, (k, v)| cmd.key(k).arg(v));
-        self.exec(cmd)?.skip()
+        let mut cmd = Command::write("MSET");
+        for (k, v) in pairs {
+            cmd.key(k).arg(v);
+        }
+        self.exec(&mut cmd)?.skip()
     }
 
     fn del(&mut self, keys: Vec<Bytes>) -> R<u64> {
@@ -605,35 +610,31 @@ impl redis::Host for HostState {
     }
 
     fn expire(&mut self, key: Bytes, seconds: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("EXPIRE")
-            .key(key)
-            .num(seconds)
-            .changes(Collection::Expiry);
-        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+        let mut cmd = Command::write("EXPIRE");
+        cmd.key(key).num(seconds).changes(Collection::Expiry);
+        self.exec(expire_condition_arg(&mut cmd, condition))?
+            .boolean()
     }
 
     fn pexpire(&mut self, key: Bytes, ms: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("PEXPIRE")
-            .key(key)
-            .num(ms)
-            .changes(Collection::Expiry);
-        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+        let mut cmd = Command::write("PEXPIRE");
+        cmd.key(key).num(ms).changes(Collection::Expiry);
+        self.exec(expire_condition_arg(&mut cmd, condition))?
+            .boolean()
     }
 
     fn expireat(&mut self, key: Bytes, at: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("EXPIREAT")
-            .key(key)
-            .num(at)
-            .changes(Collection::Expiry);
-        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+        let mut cmd = Command::write("EXPIREAT");
+        cmd.key(key).num(at).changes(Collection::Expiry);
+        self.exec(expire_condition_arg(&mut cmd, condition))?
+            .boolean()
     }
 
     fn pexpireat(&mut self, key: Bytes, at: i64, condition: ExpireCondition) -> R<bool> {
-        let cmd = Command::write("PEXPIREAT")
-            .key(key)
-            .num(at)
-            .changes(Collection::Expiry);
-        self.exec(expire_condition_arg(cmd, condition))?.boolean()
+        let mut cmd = Command::write("PEXPIREAT");
+        cmd.key(key).num(at).changes(Collection::Expiry);
+        self.exec(expire_condition_arg(&mut cmd, condition))?
+            .boolean()
     }
 
     fn ttl(&mut self, key: Bytes) -> R<i64> {
@@ -659,11 +660,12 @@ impl redis::Host for HostState {
     }
 
     fn hset(&mut self, key: Bytes, pairs: Vec<(Bytes, Bytes)>) -> R<u64> {
-        let cmd = Command::write("HSET").key(key).changes(Collection::Hash);
-        let cmd = pairs
-            .into_iter()
-            .fold(cmd, |cmd, (field, value)| cmd.member(field).arg(value));
-        self.exec(cmd)?.uint()
+        let mut cmd = Command::write("HSET");
+        cmd.key(key).changes(Collection::Hash);
+        for (field, value) in pairs {
+            cmd.member(field).arg(value);
+        }
+        self.exec(&mut cmd)?.uint()
     }
 
     fn hdel(&mut self, key: Bytes, fields: Vec<Bytes>) -> R<u64> {
@@ -688,12 +690,12 @@ impl redis::Host for HostState {
     fn hmget_packed(&mut self, key: Bytes, fields: Bytes) -> R<Bytes> {
         let fields = packed::read_list(&fields)
             .ok_or_else(|| GuestError::Redis("ERR malformed hmget-packed fields".into()))?;
-        let cmd = fields
-            .into_iter()
-            .fold(Command::read("HMGET").key(key), |cmd, field| {
-                cmd.arg(field.to_vec())
-            });
-        let values = self.exec(cmd)?.list(Cursor::opt_bytes)?;
+        let mut cmd = Command::read("HMGET");
+        cmd.key(key);
+        for field in fields {
+            cmd.arg(field.to_vec());
+        }
+        let values = self.exec(&mut cmd)?.list(Cursor::opt_bytes)?;
         Ok(packed::write_values(&values))
     }
 
@@ -763,12 +765,11 @@ impl redis::Host for HostState {
     }
 
     fn zadd(&mut self, key: Bytes, members: Vec<(f64, Bytes)>, options: ZaddOptions) -> R<u64> {
-        let cmd = members
-            .into_iter()
-            .fold(zadd_command(key, &options), |cmd, (score, member)| {
-                cmd.float(score).member(member)
-            });
-        self.exec(cmd)?.uint()
+        let mut cmd = zadd_command(key, &options);
+        for (score, member) in members {
+            cmd.float(score).member(member);
+        }
+        self.exec(&mut cmd)?.uint()
     }
 
     fn zadd_incr(
@@ -778,11 +779,9 @@ impl redis::Host for HostState {
         member: Bytes,
         options: ZaddOptions,
     ) -> R<Option<f64>> {
-        let cmd = zadd_command(key, &options)
-            .arg("INCR")
-            .float(increment)
-            .member(member);
-        self.exec(cmd)?.opt_float()
+        let mut cmd = zadd_command(key, &options);
+        self.exec(cmd.arg("INCR").float(increment).member(member))?
+            .opt_float()
     }
 
     fn zincrby(&mut self, key: Bytes, increment: f64, member: Bytes) -> R<f64> {
@@ -827,7 +826,7 @@ impl redis::Host for HostState {
     }
 
     fn zrange(&mut self, key: Bytes, by: ZrangeBy, options: ZrangeOptions) -> R<Vec<Bytes>> {
-        self.exec(zrange_command(key, by, options))?
+        self.exec(&mut zrange_command(key, by, options))?
             .list(Cursor::bytes)
     }
 
@@ -892,7 +891,8 @@ impl redis::Host for HostState {
     }
 
     fn lpop(&mut self, key: Bytes, count: Option<u64>) -> R<Vec<Bytes>> {
-        let cmd = Command::write("LPOP").key(key);
+        let mut command = Command::write("LPOP");
+        let cmd = command.key(key);
         let cmd = match count {
             Some(n) => cmd.num(n),
             None => cmd,
@@ -901,7 +901,8 @@ impl redis::Host for HostState {
     }
 
     fn rpop(&mut self, key: Bytes, count: Option<u64>) -> R<Vec<Bytes>> {
-        let cmd = Command::write("RPOP").key(key);
+        let mut command = Command::write("RPOP");
+        let cmd = command.key(key);
         let cmd = match count {
             Some(n) => cmd.num(n),
             None => cmd,
@@ -930,9 +931,8 @@ impl redis::Host for HostState {
         fields: Vec<(Bytes, Bytes)>,
         options: XaddOptions,
     ) -> R<Option<String>> {
-        let cmd = Command::write("XADD")
-            .key(key)
-            .arg_if(options.no_mkstream, "NOMKSTREAM");
+        let mut command = Command::write("XADD");
+        let cmd = command.key(key).arg_if(options.no_mkstream, "NOMKSTREAM");
         let cmd = match options.trim {
             Some(trim) => trim_args(cmd, trim),
             None => cmd,
@@ -947,7 +947,8 @@ impl redis::Host for HostState {
         end: String,
         count: Option<u64>,
     ) -> R<Vec<StreamEntry>> {
-        let cmd = Command::read("XRANGE").key(key).arg(start).arg(end);
+        let mut command = Command::read("XRANGE");
+        let cmd = command.key(key).arg(start).arg(end);
         let cmd = match count {
             Some(n) => cmd.arg("COUNT").num(n),
             None => cmd,
@@ -962,7 +963,8 @@ impl redis::Host for HostState {
         start: String,
         count: Option<u64>,
     ) -> R<Vec<StreamEntry>> {
-        let cmd = Command::read("XREVRANGE").key(key).arg(end).arg(start);
+        let mut command = Command::read("XREVRANGE");
+        let cmd = command.key(key).arg(end).arg(start);
         let cmd = match count {
             Some(n) => cmd.arg("COUNT").num(n),
             None => cmd,
@@ -977,10 +979,8 @@ impl redis::Host for HostState {
         streams: Vec<(Bytes, String)>,
         options: XreadgroupOptions,
     ) -> R<Vec<(Bytes, Vec<StreamEntry>)>> {
-        let cmd = Command::write("XREADGROUP")
-            .arg("GROUP")
-            .arg(group)
-            .arg(consumer);
+        let mut command = Command::write("XREADGROUP");
+        let cmd = command.arg("GROUP").arg(group).arg(consumer);
         let cmd = match options.count {
             Some(n) => cmd.arg("COUNT").num(n),
             None => cmd,
@@ -1030,7 +1030,8 @@ impl redis::Host for HostState {
         group: String,
         query: XpendingQuery,
     ) -> R<Vec<PendingEntry>> {
-        let cmd = Command::read("XPENDING").key(key).arg(group);
+        let mut command = Command::read("XPENDING");
+        let cmd = command.key(key).arg(group);
         let cmd = match query.min_idle_ms {
             Some(ms) => cmd.arg("IDLE").num(ms),
             None => cmd,
@@ -1060,7 +1061,8 @@ impl redis::Host for HostState {
         start: String,
         count: Option<u64>,
     ) -> R<AutoclaimResult> {
-        let cmd = Command::write("XAUTOCLAIM")
+        let mut command = Command::write("XAUTOCLAIM");
+        let cmd = command
             .key(key)
             .arg(group)
             .arg(consumer)
@@ -1088,7 +1090,8 @@ impl redis::Host for HostState {
         ids: Vec<String>,
     ) -> R<Vec<StreamEntry>> {
         let ids = ids.into_iter().map(String::into_bytes).collect();
-        let cmd = Command::write("XCLAIM")
+        let mut command = Command::write("XCLAIM");
+        let cmd = command
             .key(key)
             .arg(group)
             .arg(consumer)
@@ -1098,7 +1101,8 @@ impl redis::Host for HostState {
     }
 
     fn xgroup_create(&mut self, key: Bytes, group: String, id: String, mkstream: bool) -> R<bool> {
-        let cmd = Command::write("XGROUP")
+        let mut command = Command::write("XGROUP");
+        let cmd = command
             .arg("CREATE")
             .key(key)
             .arg(group)
@@ -1139,7 +1143,7 @@ impl redis::Host for HostState {
                 microseconds: u64::from(now.subsec_micros()),
             });
         }
-        let mut c = self.exec(Command::read("TIME"))?;
+        let mut c = self.exec(&mut Command::read("TIME"))?;
         c.array()?;
         let mut part = || -> R<u64> {
             let text = c.string()?;
