@@ -1163,9 +1163,14 @@ impl redis::Host for HostState {
                 "random-bytes of {len} bytes, over the limit of {MAX_RANDOM_BYTES}"
             )));
         }
+        // rand's thread-local CSPRNG (ChaCha12, seeded from the operating
+        // system and reseeded from it every 64 KiB of output) rather than a
+        // `getrandom` system call per call: the kernel's random source cost
+        // a sliding log's call (a random nonce per entry) more time than
+        // the rest of the call's host work. Redis's forked children (RDB,
+        // AOF rewrite) never run calls, so no stream is shared by a fork.
         let mut bytes = vec![0; len as usize];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| GuestError::Redis(format!("ERR system random source failed: {e}")))?;
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
         Ok(bytes)
     }
 }

@@ -183,7 +183,8 @@ declare module 'pattern:engine/redis@0.1.0' {
    */
   export function time(): ServerTime;
   /**
-   * `len` bytes from the host's CSPRNG (the operating system's).
+   * `len` bytes from the host's CSPRNG (ChaCha12 seeded and reseeded
+   * from the operating system's).
    */
   export function randomBytes(len: number): Bytes;
   export type Bytes = import('pattern:engine/types@0.1.0').Bytes;
