@@ -724,3 +724,75 @@ fn bad_module_arguments_refuse_to_load() {
         );
     }
 }
+
+/// The Rust SDK's components answer through `inline.call` when the request
+/// fits in its 120 bytes and through `packed.call` otherwise; a reply comes
+/// back in the result up to 64 bytes and through `spill.reply` beyond (and
+/// for an error). Both sides of each boundary give the same replies.
+#[test]
+fn inline_and_packed_entries_answer_alike() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    // "echo", one key "k" and one argument: 4 + 4 + 4 + 4 + 4 + 1 + 4 bytes
+    // of request around the argument; 95 bytes of argument make 120.
+    for arg_len in [0, 1, 95, 96, 500] {
+        let arg = "a".repeat(arg_len);
+        let reply: Value = call(&mut con, "hostile.echo", &["k"], &[&arg]).unwrap();
+        let Value::Array(items) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(items.len(), 6, "argument of {arg_len} bytes");
+        assert_eq!(
+            items[0],
+            Value::Array(vec![Value::BulkString(b"k".to_vec())])
+        );
+        let echoed = match &items[1] {
+            Value::Map(pairs) => pairs[0].1.clone(),
+            Value::Array(flat) => flat[1].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(echoed, Value::BulkString(arg.into_bytes()));
+    }
+    // A bulk reply packs as 1 + 4 bytes and its own: 59 bytes make 64.
+    for n in [0usize, 58, 59, 60, 1000] {
+        let reply: Vec<u8> = call(&mut con, "hostile.giant_reply", &[], &[&n.to_string()]).unwrap();
+        assert_eq!(reply, vec![b'x'; n]);
+        let long_arg = format!("{n:0>200}");
+        let reply: Vec<u8> = call(&mut con, "hostile.giant_reply", &[], &[&long_arg]).unwrap();
+        assert_eq!(reply, vec![b'x'; n], "through packed.call");
+    }
+    for arg in ["x".repeat(3), "x".repeat(300)] {
+        let err = call::<Value>(&mut con, "hostile.giant_reply", &[], &[&arg]).unwrap_err();
+        assert!(
+            error_text(&err).starts_with("ERR <n> must be a non-negative integer"),
+            "{err}"
+        );
+    }
+}
+
+/// `spill.reply` used against its contract (given when the result does
+/// not say so, or twice) fails the call as a malformed reply, and the
+/// call's writes are undone.
+#[test]
+fn a_spill_the_result_does_not_claim_fails_the_call() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    for (function, why) in [
+        (
+            "hostile.spill_unclaimed",
+            "spill.reply given but not claimed by the call's result",
+        ),
+        ("hostile.spill_twice", "spill.reply given more than once"),
+    ] {
+        let err = call::<Value>(&mut con, function, &["written"], &[]).unwrap_err();
+        assert_eq!(
+            error_text(&err),
+            format!("ERR guest returned a malformed reply: {why}"),
+            "{function}"
+        );
+        let written: Option<String> = redis::cmd("GET").arg("written").query(&mut con).unwrap();
+        assert_eq!(written, None, "{function}'s write is undone");
+    }
+}

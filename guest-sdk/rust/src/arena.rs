@@ -3,16 +3,17 @@
 //! Almost everything a call allocates lives exactly as long as the call: the
 //! request the host writes into the guest, the argument vectors, the reply
 //! nodes, the strings of each import's reply; all freed by the time the
-//! host's post-return is over. A general-purpose allocator (dlmalloc) spends
-//! a fifth of a light call on that (bins, coalescing, unlinking chunks).
+//! call returns (or its post-return is over). A general-purpose allocator
+//! (dlmalloc) spends a fifth of a light call on that (bins, coalescing,
+//! unlinking chunks).
 //!
 //! This allocator bumps a pointer through a fixed region and counts the
 //! blocks in it that are still live; when the count falls to zero (every
-//! block of the call freed, normally at post-return) the whole region is free
-//! again. Whatever does not fit, and everything once the region is full,
-//! goes to the standard allocator, so a block that outlives its call (a lazy
-//! static, a cache) costs nothing but the region's reuse: allocation stays
-//! correct, only slower.
+//! block of the call freed, normally as the call returns) the whole region
+//! is free again. Whatever does not fit, and everything once the region is
+//! full, goes to the standard allocator, so a block that outlives its call
+//! (a lazy static, a cache) costs nothing but the region's reuse:
+//! allocation stays correct, only slower.
 //!
 //! WebAssembly without threads only: one instance runs one call at a time.
 

@@ -33,6 +33,8 @@ pub mod bindings {
 pub mod arena;
 mod args;
 pub mod describe;
+#[doc(hidden)]
+pub mod inline;
 pub mod number;
 #[doc(hidden)]
 pub mod packed;
@@ -196,9 +198,10 @@ pub fn __dispatch_packed<L: Library>(request: Vec<u8>) -> Result<Vec<u8>, Error>
     L::call(function, keys, Args::new(args)).map(|reply| reply.packed())
 }
 
-/// Exports a [`Library`] implementation as the component's `library`, and
-/// as `packed`, the entry the host prefers (the request in one buffer, the
-/// reply in another).
+/// Exports a [`Library`] implementation as the component's `library`, as
+/// `packed` (the request in one buffer, the reply in another) and as
+/// `inline` (a short request and reply as plain numbers), the entries the
+/// host prefers.
 #[macro_export]
 macro_rules! export_library {
     ($library:ty) => {
@@ -221,6 +224,14 @@ macro_rules! export_library {
         impl $crate::bindings::exports::pattern::engine::packed::Guest for __PatternExport {
             fn call(request: Vec<u8>) -> Result<Vec<u8>, $crate::Error> {
                 $crate::__dispatch_packed::<$library>(request)
+            }
+        }
+
+        impl $crate::bindings::exports::pattern::engine::inline::Guest for __PatternExport {
+            fn call(
+                request: $crate::bindings::exports::pattern::engine::inline::InlineRequest,
+            ) -> $crate::bindings::exports::pattern::engine::inline::InlineReply {
+                $crate::inline::dispatch::<$library>(request)
             }
         }
 

@@ -146,6 +146,7 @@ impl Engine {
         let mut linker = Linker::new(&engine);
         crate::bindings::Pattern::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| one_line(&e))?;
+        crate::inline::add_to_linker(&mut linker).map_err(|e| one_line(&e))?;
         crate::wasi::add_to_linker(&mut linker).map_err(|e| one_line(&e))?;
         start_ticker(&engine);
         Ok(Self {

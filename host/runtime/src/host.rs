@@ -5,6 +5,7 @@
 use crate::backend::{Backend, LogLevel};
 use crate::bindings::pattern::engine::{log, redis, types};
 use crate::command::{Collection, Command, Effect};
+use crate::inline::Spill;
 use crate::limits::CHECK_INTERVAL_MS;
 use crate::reply::{classify_error, Cursor};
 use crate::undo::UndoLog;
@@ -67,6 +68,8 @@ struct CallScope {
     /// The first key outside the library's prefixes a command tried to
     /// touch: the call fails even if the guest ignores the error.
     outside_prefixes: Option<Vec<u8>>,
+    /// What the guest gave `spill.reply` (see [`crate::inline`]).
+    spill: Spill,
 }
 
 // SAFETY: the raw backend pointer is only set for the duration of one call,
@@ -95,6 +98,8 @@ pub struct CallRecord {
     pub over_budget: Option<String>,
     /// The first key outside the library's prefixes a command tried to touch.
     pub outside_prefixes: Option<Vec<u8>>,
+    /// A `spill.reply` the call's result did not take (see [`crate::inline`]).
+    pub unclaimed_spill: Option<&'static str>,
 }
 
 /// Why a running call was stopped from the epoch callback.
@@ -177,6 +182,7 @@ impl HostState {
             max_host_calls: declarations.max_host_calls,
             over_budget: None,
             outside_prefixes: None,
+            spill: Spill::None,
         });
         let guard = Clear(store);
         let result = f(guard.0);
@@ -186,8 +192,25 @@ impl HostState {
             host_calls: scope.host_calls,
             over_budget: scope.over_budget,
             outside_prefixes: scope.outside_prefixes,
+            unclaimed_spill: scope.spill.unclaimed(),
         });
         (result, record.unwrap_or_default())
+    }
+
+    /// Keeps what the guest gave `spill.reply`; outside a call there is
+    /// nothing to give it to.
+    pub(crate) fn spill(&mut self, reply: Result<Vec<u8>, GuestError>) {
+        if let Some(scope) = &mut self.scope {
+            scope.spill.give(reply);
+        }
+    }
+
+    /// Takes what the guest gave `spill.reply` in this call.
+    pub(crate) fn take_spill(&mut self) -> Spill {
+        self.scope
+            .as_mut()
+            .map(|scope| std::mem::take(&mut scope.spill))
+            .unwrap_or_default()
     }
 
     /// The largest linear memory the instance has had, in bytes.

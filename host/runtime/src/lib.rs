@@ -18,6 +18,8 @@
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
 //! - [`policy`]: commands refused inside a call, and cluster hash slots.
 //! - [`request`]: parsing `PATTERN.CALL <lib>.<fn> numkeys key... arg...`.
+//! - [`inline`]: the inline entry, a short request and reply passed as
+//!   numbers, with no list to allocate or free in the guest.
 //! - [`packed`]: buffers exchanged with a guest in one piece (the reply of
 //!   `packed.call`, the fields and values of `hmget-packed`).
 //! - [`fuzz`]: fuzz target bodies (the `fuzz/` harnesses and CI's smoke test).
@@ -32,6 +34,7 @@ pub mod engine;
 pub mod error;
 pub mod fuzz;
 pub mod host;
+pub mod inline;
 pub mod library;
 pub mod limits;
 pub mod packed;

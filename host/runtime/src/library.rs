@@ -15,6 +15,7 @@ use crate::budgets::Budgets;
 use crate::engine::{check_description, Engine};
 use crate::error::{one_line, printable};
 use crate::host::{CallDeclarations, HostState, Interrupted};
+use crate::inline::{InlineOutcome, InlineReply, InlineRequest, Spill};
 use crate::limits::{DEFAULT_DEADLINE_MS, RECYCLE_MEMORY_PERCENT};
 use crate::{policy, reply, CallError, GuestError, LoadError, Node};
 use std::sync::atomic::Ordering;
@@ -76,15 +77,29 @@ struct Warm {
     entry: Entry,
 }
 
-/// The function a call enters, type-checked once per instance.
+/// The functions a call enters, type-checked once per instance.
 #[derive(Clone, Copy)]
-enum Entry {
+struct Entry {
+    /// `inline.call`, when the component exports it ([`InlineFunc`]), for
+    /// requests of at most
+    /// [`crate::inline::INLINE_REQUEST_BYTES`].
+    inline: Option<Func>,
+    /// The entry for every other request.
+    general: General,
+}
+
+/// The entry for any request.
+#[derive(Clone, Copy)]
+enum General {
     /// `packed.call`, when the component exports it ([`PackedFunc`]): the
     /// request crosses into the guest as one buffer, the reply out as one.
     Packed(Func),
     /// `library.call` ([`ListsFunc`]): one list per key and argument.
     Lists(Func),
 }
+
+/// `inline.call`: see [`crate::inline`].
+type InlineFunc = TypedFunc<(InlineRequest,), (InlineReply,)>;
 
 /// `packed.call` with the request borrowed from the library's buffer; the
 /// reply is read with [`crate::packed::unpack_reply`].
@@ -104,6 +119,9 @@ const LIBRARY_EXPORT: &str = "pattern:engine/library@0.1.0";
 
 /// The optional export holding the packed `call`.
 const PACKED_EXPORT: &str = "pattern:engine/packed@0.1.0";
+
+/// The optional export holding the inline `call`.
+const INLINE_EXPORT: &str = "pattern:engine/inline@0.1.0";
 
 /// Capacity of the packed-request buffer kept between calls; a larger one,
 /// grown by an exceptional call, is given back after it.
@@ -311,9 +329,24 @@ impl Library {
         }
         warm.store.data_mut().take_refused_growth();
         let keys = declarations.keys;
-        let (outcome, record) = match warm.entry {
-            Entry::Packed(func) => {
-                crate::request::pack(&mut self.request, function, keys, args);
+        let entry = warm.entry;
+        let inline = entry.inline.and_then(|func| {
+            crate::request::pack(&mut self.request, function, keys, args);
+            InlineRequest::new(&self.request).map(|request| (func, request))
+        });
+        let (outcome, record) = match (inline, entry.general) {
+            (Some((func, request)), _) => {
+                // SAFETY: type-checked as `InlineFunc` at instantiation.
+                let call = unsafe { InlineFunc::new_unchecked(func) };
+                HostState::enter(&mut warm.store, backend, declarations, |store| {
+                    call.call(&mut *store, (request,))
+                        .map(|(reply,)| inline_outcome(store.data_mut(), &reply))
+                })
+            }
+            (None, General::Packed(func)) => {
+                if entry.inline.is_none() {
+                    crate::request::pack(&mut self.request, function, keys, args);
+                }
                 let request = &self.request[..];
                 // SAFETY: type-checked as `PackedFunc` at instantiation.
                 let call = unsafe { PackedFunc::new_unchecked(func) };
@@ -322,7 +355,7 @@ impl Library {
                         .map(|(result,)| result.map(|packed| crate::packed::unpack_reply(&packed)))
                 })
             }
-            Entry::Lists(func) => {
+            (None, General::Lists(func)) => {
                 // SAFETY: type-checked as `ListsFunc` at instantiation.
                 let call = unsafe { ListsFunc::new_unchecked(func) };
                 HostState::enter(&mut warm.store, backend, declarations, |store| {
@@ -368,6 +401,9 @@ impl Library {
             (_, Some(key), _) => Err(self.outside_prefixes(&key)),
             (Err(trap), None, _) => Err(classify_trap(&trap, &budgets, refused_growth)),
             (Ok(_), None, Some(why)) => Err(CallError::Budget(why)),
+            (Ok(_), None, None) if record.unclaimed_spill.is_some() => Err(
+                CallError::MalformedReply(record.unclaimed_spill.unwrap_or_default().into()),
+            ),
             (Ok(Ok(nodes)), None, None) => nodes
                 .map_err(CallError::MalformedReply)
                 .and_then(|nodes| check_reply(nodes, budgets.max_reply_bytes)),
@@ -491,25 +527,50 @@ fn instantiate(
             .and_then(|index| component.get_export_index(&mut *store, Some(&index), "call"))
             .and_then(|call| component.get_func(&mut *store, call))
     };
-    // A `packed.call` of another signature (an older SDK's) is not used:
-    // `library.call` serves such a component as it serves any other.
+    // A `packed.call` or `inline.call` of another signature (an older
+    // SDK's) is not used: `library.call` serves such a component as it
+    // serves any other.
     let packed = export_call(&mut store, PACKED_EXPORT)
         .filter(|packed| packed.typed::<(&[u8],), (PackedResult,)>(&store).is_ok());
-    let entry = if let Some(packed) = packed {
-        Entry::Packed(packed)
+    let inline = export_call(&mut store, INLINE_EXPORT).filter(|inline| {
+        inline
+            .typed::<(InlineRequest,), (InlineReply,)>(&store)
+            .is_ok()
+    });
+    let general = if let Some(packed) = packed {
+        General::Packed(packed)
     } else {
         let lists = export_call(&mut store, LIBRARY_EXPORT)
             .ok_or_else(|| format!("library '{name}' exports no {LIBRARY_EXPORT}#call"))?;
         lists
             .typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)
             .map_err(failed)?;
-        Entry::Lists(lists)
+        General::Lists(lists)
     };
+    let entry = Entry { inline, general };
     Ok(Warm {
         store,
         instance,
         entry,
     })
+}
+
+/// The reply of an `inline.call` that returned `reply`: its nodes, the
+/// error the guest spilled, or why it is malformed.
+fn inline_outcome(
+    state: &mut HostState,
+    reply: &InlineReply,
+) -> Result<Result<Vec<Node>, String>, GuestError> {
+    match reply.outcome() {
+        Err(why) => Ok(Err(why)),
+        Ok(InlineOutcome::Inline(bytes, len)) => Ok(crate::packed::unpack_reply(&bytes[..len])),
+        Ok(InlineOutcome::Spilled) => match state.take_spill() {
+            Spill::Given(Ok(packed)) => Ok(crate::packed::unpack_reply(&packed)),
+            Spill::Given(Err(error)) => Err(error),
+            Spill::None => Ok(Err("inline reply spilled, but spill.reply not given".into())),
+            Spill::Repeated => Ok(Err("spill.reply given more than once".into())),
+        },
+    }
 }
 
 /// Epoch ticks for a deadline: rounded up, plus one because the current tick
@@ -591,6 +652,29 @@ mod tests {
         assert_eq!(
             outside.to_string(),
             "key 'user: 1' is outside the prefixes library 'lib' declared (rate:, q:)"
+        );
+    }
+
+    #[test]
+    fn inline_replies_are_read_or_refused() {
+        let mut state = HostState::new("lib".into(), 0, Arc::from([]));
+        let mut outcome = |len, w0| {
+            let reply = InlineReply::for_tests(len, w0);
+            format!("{:?}", inline_outcome(&mut state, &reply))
+        };
+        let integer = 1 | 42 << 8;
+        assert_eq!(outcome(9, integer), "Ok(Ok([Node::Integer(42)]))");
+        assert_eq!(
+            outcome(8, integer),
+            r#"Ok(Err("packed node 0 is truncated, or not UTF-8 where text"))"#
+        );
+        assert_eq!(
+            outcome(65, 0),
+            r#"Ok(Err("inline reply of 65 bytes, over 64"))"#
+        );
+        assert_eq!(
+            outcome(crate::inline::SPILLED, 0),
+            r#"Ok(Err("inline reply spilled, but spill.reply not given"))"#
         );
     }
 

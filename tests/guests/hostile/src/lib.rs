@@ -2,6 +2,7 @@
 //! that the host contains it. Also an `echo` and a `command` passthrough for
 //! the reply mapping and the generic import.
 
+use pattern_guest::bindings::pattern::engine::spill;
 use pattern_guest::describe::{function, library, LibraryInfo};
 use pattern_guest::redis::{self, SetOptions};
 use pattern_guest::{export_library, Args, Error, Library, Reply};
@@ -43,6 +44,14 @@ impl Library for Hostile {
                 function("memory_bomb", "allocates 1 MiB blocks until it cannot"),
                 function("recursion", "recurses until the stack is exhausted"),
                 function("giant_reply", "returns a string of <n> bytes"),
+                function(
+                    "spill_unclaimed",
+                    "writes its first key, hands a reply to spill.reply, then returns another inline",
+                ),
+                function(
+                    "spill_twice",
+                    "hands a reply to spill.reply, then returns one too long to go inline",
+                ),
                 function(
                     "host_calls",
                     "reads its first key <n> times, ignoring errors, then succeeds",
@@ -114,6 +123,16 @@ impl Library for Hostile {
             }
             "recursion" => Ok(Reply::Int(recurse(std::hint::black_box(0)) as i64)),
             "giant_reply" => Ok(Reply::Bulk(vec![b'x'; args.u64(0, "n")? as usize])),
+            "spill_unclaimed" | "spill_twice" => {
+                if let Some(key) = keys.first() {
+                    redis::set(key, b"spilled", SetOptions::default())?;
+                }
+                spill::reply(Ok(&Reply::Int(7).packed()));
+                Ok(match function {
+                    "spill_unclaimed" => Reply::Int(1),
+                    _ => Reply::Bulk(vec![b'x'; 100]),
+                })
+            }
             "host_calls" => {
                 let n = args.u64(0, "n")?;
                 for _ in 0..n {
