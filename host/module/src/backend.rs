@@ -50,6 +50,32 @@ const DIRECT_READ_ONLY: [&CStr; DIRECT_ARGS + 1] = [
     c"!ESC3Wbbbbbbbb",
 ];
 
+/// The formats of the direct path whose first argument is one of the
+/// call's declared keys, passed as the caller's own string object (format
+/// `s`): Redis then creates no object for it (index 0 is unused).
+const KEY_FIRST_READ_WRITE: [&CStr; DIRECT_ARGS + 1] = [
+    c"!ESC3",
+    c"!ESC3s",
+    c"!ESC3sb",
+    c"!ESC3sbb",
+    c"!ESC3sbbb",
+    c"!ESC3sbbbb",
+    c"!ESC3sbbbbb",
+    c"!ESC3sbbbbbb",
+    c"!ESC3sbbbbbbb",
+];
+const KEY_FIRST_READ_ONLY: [&CStr; DIRECT_ARGS + 1] = [
+    c"!ESC3W",
+    c"!ESC3Ws",
+    c"!ESC3Wsb",
+    c"!ESC3Wsbb",
+    c"!ESC3Wsbbb",
+    c"!ESC3Wsbbbb",
+    c"!ESC3Wsbbbbb",
+    c"!ESC3Wsbbbbbb",
+    c"!ESC3Wsbbbbbbb",
+];
+
 /// One byte to point at for an empty argument: an empty slice's pointer
 /// is dangling, and Redis copies from the pointer it is given (zero bytes,
 /// but through C's `memcpy`, which wants a valid pointer).
@@ -77,18 +103,56 @@ macro_rules! call_direct {
     };
 }
 
+/// As [`call_direct!`], the first argument given as the string object
+/// `$key` (format `s`) and the listed others as (pointer, length).
+macro_rules! call_key_first {
+    ($ctx:expr, $name:expr, $format:expr, $key:expr, $args:expr; $($i:literal)*) => {
+        raw::RedisModule_Call.unwrap()(
+            $ctx,
+            $name,
+            $format.as_ptr(),
+            $key,
+            $(argument_ptr($args[$i]), $args[$i].len()),*
+        )
+    };
+}
+
 /// What other clients are told while a long call runs.
 const BUSY_REPLY: &[u8] =
     b"BUSY Pattern Engine is running a call. You can only call PATTERN.KILL.\0";
 
-/// The Redis side of one call: the calling client's context.
+/// The Redis side of one call: the calling client's context, and the
+/// call's declared keys with the string objects the client sent them as.
 pub struct RedisBackend<'a> {
     ctx: &'a Context,
+    keys: &'a [&'a [u8]],
+    key_strings: &'a [*mut raw::RedisModuleString],
 }
 
 impl<'a> RedisBackend<'a> {
     pub fn new(ctx: &'a Context) -> Self {
-        Self { ctx }
+        Self::with_keys(ctx, &[], &[])
+    }
+
+    /// A backend that passes an argument equal to a declared key as the
+    /// key's own string object (`key_strings[i]` holds `keys[i]`), sparing
+    /// Redis a new object per command: most commands name a key first.
+    pub fn with_keys(
+        ctx: &'a Context,
+        keys: &'a [&'a [u8]],
+        key_strings: &'a [*mut raw::RedisModuleString],
+    ) -> Self {
+        Self {
+            ctx,
+            keys,
+            key_strings,
+        }
+    }
+
+    /// The string object of the declared key equal to `arg`, if any.
+    fn key_string(&self, arg: &[u8]) -> Option<*mut raw::RedisModuleString> {
+        let at = self.keys.iter().position(|key| *key == arg)?;
+        self.key_strings.get(at).copied()
     }
 }
 
@@ -165,33 +229,56 @@ impl Backend for RedisBackend<'_> {
         } else {
             &DIRECT_READ_WRITE
         };
+        let key_first = match (rest.first(), rest.len() <= DIRECT_ARGS) {
+            (Some(first), true) => self.key_string(first),
+            _ => None,
+        };
         // SAFETY: every pointer is valid for the call; `b` takes a pointer
-        // and a size_t per argument.
+        // and a size_t per argument, `s` a string object (the caller's,
+        // alive for the whole command; Redis takes its own reference).
         let reply = unsafe {
-            match rest.len() {
-                0 => call_direct!(ctx, name, direct[0], rest;),
-                1 => call_direct!(ctx, name, direct[1], rest; 0),
-                2 => call_direct!(ctx, name, direct[2], rest; 0 1),
-                3 => call_direct!(ctx, name, direct[3], rest; 0 1 2),
-                4 => call_direct!(ctx, name, direct[4], rest; 0 1 2 3),
-                5 => call_direct!(ctx, name, direct[5], rest; 0 1 2 3 4),
-                6 => call_direct!(ctx, name, direct[6], rest; 0 1 2 3 4 5),
-                7 => call_direct!(ctx, name, direct[7], rest; 0 1 2 3 4 5 6),
-                8 => call_direct!(ctx, name, direct[8], rest; 0 1 2 3 4 5 6 7),
-                _ => {
-                    let argv = Argv::new(rest);
-                    let flags = if read_only {
-                        FLAGS_READ_ONLY
-                    } else {
-                        FLAGS_READ_WRITE
-                    };
-                    raw::RedisModule_Call.unwrap()(
-                        ctx,
-                        name,
-                        flags.as_ptr() as *const c_char,
-                        argv.0.as_ptr(),
-                        argv.0.len(),
-                    )
+            if let Some(key) = key_first {
+                let format = if read_only {
+                    &KEY_FIRST_READ_ONLY
+                } else {
+                    &KEY_FIRST_READ_WRITE
+                }[rest.len()];
+                match rest.len() {
+                    1 => call_key_first!(ctx, name, format, key, rest;),
+                    2 => call_key_first!(ctx, name, format, key, rest; 1),
+                    3 => call_key_first!(ctx, name, format, key, rest; 1 2),
+                    4 => call_key_first!(ctx, name, format, key, rest; 1 2 3),
+                    5 => call_key_first!(ctx, name, format, key, rest; 1 2 3 4),
+                    6 => call_key_first!(ctx, name, format, key, rest; 1 2 3 4 5),
+                    7 => call_key_first!(ctx, name, format, key, rest; 1 2 3 4 5 6),
+                    _ => call_key_first!(ctx, name, format, key, rest; 1 2 3 4 5 6 7),
+                }
+            } else {
+                match rest.len() {
+                    0 => call_direct!(ctx, name, direct[0], rest;),
+                    1 => call_direct!(ctx, name, direct[1], rest; 0),
+                    2 => call_direct!(ctx, name, direct[2], rest; 0 1),
+                    3 => call_direct!(ctx, name, direct[3], rest; 0 1 2),
+                    4 => call_direct!(ctx, name, direct[4], rest; 0 1 2 3),
+                    5 => call_direct!(ctx, name, direct[5], rest; 0 1 2 3 4),
+                    6 => call_direct!(ctx, name, direct[6], rest; 0 1 2 3 4 5),
+                    7 => call_direct!(ctx, name, direct[7], rest; 0 1 2 3 4 5 6),
+                    8 => call_direct!(ctx, name, direct[8], rest; 0 1 2 3 4 5 6 7),
+                    _ => {
+                        let argv = Argv::new(rest);
+                        let flags = if read_only {
+                            FLAGS_READ_ONLY
+                        } else {
+                            FLAGS_READ_WRITE
+                        };
+                        raw::RedisModule_Call.unwrap()(
+                            ctx,
+                            name,
+                            flags.as_ptr() as *const c_char,
+                            argv.0.as_ptr(),
+                            argv.0.len(),
+                        )
+                    }
                 }
             }
         };

@@ -89,7 +89,9 @@ unsafe fn run(
     };
     let keys = &words[3..3 + parsed.numkeys];
     let call_args = &words[3 + parsed.numkeys..];
-    let mut backend = RedisBackend::new(&context);
+    // SAFETY: `argv` holds `argc` live strings, the keys among them.
+    let key_strings = std::slice::from_raw_parts(argv.add(3), parsed.numkeys);
+    let mut backend = RedisBackend::with_keys(&context, keys, key_strings);
     match library.call(&mut backend, parsed.function, keys, call_args, mode) {
         Ok(nodes) if profile => {
             let usage = library.last_usage();
