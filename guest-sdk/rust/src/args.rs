@@ -4,25 +4,72 @@ use crate::number::{parse_i64, parse_u64};
 use crate::Error;
 
 /// The arguments after the keys of a `PATTERN.CALL`.
+///
+/// Kept in one buffer, each argument as its u32 little-endian length and
+/// its bytes (the layout of the request of `packed.call`): taking a call's
+/// arguments is one allocation and one copy, not one per argument.
 #[derive(Debug, Clone, Default)]
-pub struct Args(Vec<Vec<u8>>);
+pub struct Args {
+    packed: Vec<u8>,
+    count: usize,
+}
 
 impl Args {
     pub fn new(args: Vec<Vec<u8>>) -> Self {
-        Self(args)
+        let mut packed = Vec::with_capacity(crate::packed::items_size(&args));
+        crate::packed::put_items(&mut packed, &args);
+        Self {
+            packed,
+            count: args.len(),
+        }
+    }
+
+    /// `count` arguments already in the layout above; `None` unless
+    /// `packed` holds exactly that.
+    pub(crate) fn from_packed(packed: &[u8], count: usize) -> Option<Self> {
+        let args = Self {
+            packed: packed.to_vec(),
+            count,
+        };
+        let (items, bytes) = args.items().fold((0, 0), |(items, bytes), item| {
+            (items + 1, bytes + 4 + item.len())
+        });
+        (items == count && bytes == packed.len()).then_some(args)
+    }
+
+    /// The arguments in order, up to the first malformed one.
+    fn items(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = &self.packed[..];
+        (0..self.count).map_while(move |_| {
+            let (item, tail) = split_item(rest)?;
+            rest = tail;
+            Some(item)
+        })
+    }
+
+    /// Argument `i`: a walk over the lengths before it (a handful).
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.count {
+            return None;
+        }
+        let mut rest = &self.packed[..];
+        for _ in 0..i {
+            rest = split_item(rest)?.1;
+        }
+        split_item(rest).map(|(item, _)| item)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.count == 0
     }
 
     /// Fails unless there are between `min` and `max` arguments.
     pub fn expect_count(&self, min: usize, max: usize, usage: &str) -> Result<(), Error> {
-        if (min..=max).contains(&self.0.len()) {
+        if (min..=max).contains(&self.count) {
             Ok(())
         } else {
             Err(Error::guest(format!(
@@ -33,9 +80,7 @@ impl Args {
 
     /// The raw bytes of argument `i`.
     pub fn bytes(&self, i: usize, name: &str) -> Result<&[u8], Error> {
-        self.0
-            .get(i)
-            .map(Vec::as_slice)
+        self.get(i)
             .ok_or_else(|| Error::guest(format!("ERR missing argument <{name}>")))
     }
 
@@ -105,7 +150,7 @@ impl Args {
         i: usize,
         parse: impl FnOnce(&Self, usize) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
-        if i < self.0.len() {
+        if i < self.count {
             parse(self, i).map(Some)
         } else {
             Ok(None)
@@ -113,9 +158,39 @@ impl Args {
     }
 }
 
+/// The first item of `packed` (its length, then its bytes) and the rest.
+#[inline]
+fn split_item(packed: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = packed.split_first_chunk::<4>()?;
+    rest.split_at_checked(u32::from_le_bytes(*len) as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arguments_read_alike_from_vectors_and_from_a_request() {
+        let items = vec![b"10".to_vec(), Vec::new(), b"\xffz".to_vec()];
+        let packed = crate::packed::list(&items);
+        let from_request = Args::from_packed(&packed[4..], 3).unwrap();
+        for args in [Args::new(items.clone()), from_request] {
+            assert_eq!(args.len(), 3);
+            for (i, item) in items.iter().enumerate() {
+                assert_eq!(args.bytes(i, "arg").unwrap(), &item[..]);
+            }
+            assert!(args.bytes(3, "fourth").is_err());
+        }
+        assert!(
+            Args::from_packed(&packed[4..], 2).is_none(),
+            "trailing bytes"
+        );
+        assert!(Args::from_packed(&packed[4..], 4).is_none(), "one missing");
+        assert!(
+            Args::from_packed(&packed[4..packed.len() - 1], 3).is_none(),
+            "cut"
+        );
+    }
 
     #[test]
     fn bad_integers_are_named_in_one_line() {

@@ -5,7 +5,8 @@
 
 use crate::bindings::exports::pattern::engine::inline::{InlineReply, InlineRequest};
 use crate::bindings::pattern::engine::spill;
-use crate::{Error, Library};
+use crate::reply::Sink;
+use crate::{Error, Library, Reply};
 
 /// Largest reply returned in the result: 8 words.
 pub const INLINE_REPLY_BYTES: usize = 8 * 8;
@@ -39,9 +40,22 @@ pub fn dispatch<L: Library>(request: InlineRequest) -> InlineReply {
     let request = bytes.get(..request.len as usize).unwrap_or(&[]);
     let reply = crate::packed::decode(request)
         .ok_or_else(|| Error::guest("ERR malformed inline request"))
-        .and_then(|(function, keys, args)| L::call(function, keys, crate::Args::new(args)));
+        .and_then(|(function, keys, args)| L::call(function, keys, args));
     match reply {
-        Ok(reply) => reply_of(&reply.packed()),
+        Ok(reply) => {
+            if let Some(reply) = scalar(&reply) {
+                return reply;
+            }
+            let mut packed = Packed::default();
+            reply.pack(&mut packed);
+            match packed {
+                Packed::Inline { bytes, len } => words_of(&bytes, len),
+                Packed::Spilled(packed) => {
+                    spill::reply(Ok(&packed));
+                    spilled()
+                }
+            }
+        }
         Err(error) => {
             spill::reply(Err(&error));
             spilled()
@@ -49,20 +63,72 @@ pub fn dispatch<L: Library>(request: InlineRequest) -> InlineReply {
     }
 }
 
-/// `packed` in the result when it fits, else through `spill.reply`.
-fn reply_of(packed: &[u8]) -> InlineReply {
-    if packed.len() > INLINE_REPLY_BYTES {
-        spill::reply(Ok(packed));
-        return spilled();
+/// The most common replies, a nil or an integer, straight in words: the
+/// bytes `Reply::pack` writes for them (tested), without its buffer.
+fn scalar(reply: &Reply) -> Option<InlineReply> {
+    let (len, w0, w1) = match reply {
+        Reply::Nil => (1, 0, 0),
+        Reply::Int(n) => (9, 1 | (*n as u64) << 8, (*n as u64) >> 56),
+        _ => return None,
+    };
+    Some(InlineReply {
+        len,
+        w0,
+        w1,
+        ..words_of(&[0; INLINE_REPLY_BYTES], 0)
+    })
+}
+
+/// A reply packed in place while it fits in the inline reply, then moved
+/// to the heap to be spilled: one pass either way.
+enum Packed {
+    Inline {
+        bytes: [u8; INLINE_REPLY_BYTES],
+        len: usize,
+    },
+    Spilled(Vec<u8>),
+}
+
+impl Default for Packed {
+    fn default() -> Self {
+        Packed::Inline {
+            bytes: [0; INLINE_REPLY_BYTES],
+            len: 0,
+        }
     }
-    let mut bytes = [0; INLINE_REPLY_BYTES];
-    bytes[..packed.len()].copy_from_slice(packed);
+}
+
+impl Sink for Packed {
+    // Inlined so that the usual one-, four- and eight-byte pieces are
+    // copied as such, not through `memory.copy` (a call out of the guest).
+    #[inline(always)]
+    fn put(&mut self, more: &[u8]) {
+        match self {
+            Packed::Inline { bytes, len } => match bytes.get_mut(*len..*len + more.len()) {
+                Some(free) => {
+                    free.copy_from_slice(more);
+                    *len += more.len();
+                }
+                None => {
+                    let mut heap = Vec::with_capacity(2 * (*len + more.len()));
+                    heap.extend_from_slice(&bytes[..*len]);
+                    heap.extend_from_slice(more);
+                    *self = Packed::Spilled(heap);
+                }
+            },
+            Packed::Spilled(heap) => heap.extend_from_slice(more),
+        }
+    }
+}
+
+/// The first `len` bytes of `bytes` as an inline reply.
+fn words_of(bytes: &[u8; INLINE_REPLY_BYTES], len: usize) -> InlineReply {
     let word = |i: usize| {
         let (word, _) = bytes[i * 8..].split_first_chunk::<8>().expect("in bounds");
         u64::from_le_bytes(*word)
     };
     InlineReply {
-        len: packed.len() as u32,
+        len: len as u32,
         w0: word(0),
         w1: word(1),
         w2: word(2),
@@ -77,13 +143,55 @@ fn reply_of(packed: &[u8]) -> InlineReply {
 fn spilled() -> InlineReply {
     InlineReply {
         len: SPILLED,
-        w0: 0,
-        w1: 0,
-        w2: 0,
-        w3: 0,
-        w4: 0,
-        w5: 0,
-        w6: 0,
-        w7: 0,
+        ..words_of(&[0; INLINE_REPLY_BYTES], 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words of an inline reply, as the host reads them back.
+    fn bytes_of(reply: &InlineReply) -> Vec<u8> {
+        let words = [
+            reply.w0, reply.w1, reply.w2, reply.w3, reply.w4, reply.w5, reply.w6, reply.w7,
+        ];
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        bytes[..reply.len as usize].to_vec()
+    }
+
+    #[test]
+    fn scalars_take_the_bytes_pack_writes() {
+        for reply in [
+            Reply::Nil,
+            Reply::Int(0),
+            Reply::Int(42),
+            Reply::Int(-1),
+            Reply::Int(i64::MIN),
+            Reply::Int(i64::MAX),
+        ] {
+            let inline = scalar(&reply).expect("a scalar");
+            assert_eq!(bytes_of(&inline), reply.packed(), "{reply:?}");
+        }
+        assert!(scalar(&Reply::ok()).is_none());
+    }
+
+    #[test]
+    fn replies_pack_in_place_up_to_the_inline_size() {
+        for n in [0, 59, 60, 500] {
+            let reply = Reply::Bulk(vec![b'x'; n]);
+            let mut packed = Packed::default();
+            reply.pack(&mut packed);
+            match packed {
+                Packed::Inline { bytes, len } => {
+                    assert!(n <= 59, "{n} bytes stayed inline");
+                    assert_eq!(bytes_of(&words_of(&bytes, len)), reply.packed());
+                }
+                Packed::Spilled(heap) => {
+                    assert!(n > 59, "{n} bytes spilled");
+                    assert_eq!(heap, reply.packed());
+                }
+            }
+        }
     }
 }

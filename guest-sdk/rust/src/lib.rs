@@ -195,7 +195,7 @@ pub fn __dispatch<L: Library>(
 pub fn __dispatch_packed<L: Library>(request: Vec<u8>) -> Result<Vec<u8>, Error> {
     let (function, keys, args) =
         packed::decode(&request).ok_or_else(|| Error::guest("ERR malformed packed request"))?;
-    L::call(function, keys, Args::new(args)).map(|reply| reply.packed())
+    L::call(function, keys, args).map(|reply| reply.packed())
 }
 
 /// Exports a [`Library`] implementation as the component's `library`, as

@@ -29,6 +29,19 @@ pub enum Reply {
     Set(Vec<Reply>),
 }
 
+/// Where [`Reply::pack`] writes: a vector, or the inline entry's fixed
+/// buffer (`crate::inline`).
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 impl Reply {
     /// Rebuilds a tree from pre-order nodes.
     pub fn from_nodes(nodes: Vec<Node>) -> Result<Reply, Error> {
@@ -120,45 +133,45 @@ impl Reply {
         out
     }
 
-    fn pack(&self, out: &mut Vec<u8>) {
-        let length = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&crate::packed::length(n));
-        let bytes = |out: &mut Vec<u8>, tag: u8, bytes: &[u8]| {
-            out.push(tag);
-            length(out, bytes.len());
-            out.extend_from_slice(bytes);
-        };
+    /// Writes [`Self::packed`]'s bytes into `out`.
+    pub(crate) fn pack(&self, out: &mut impl Sink) {
+        fn bytes(out: &mut impl Sink, tag: u8, bytes: &[u8]) {
+            out.put(&[tag]);
+            out.put(&crate::packed::length(bytes.len()));
+            out.put(bytes);
+        }
         match self {
-            Reply::Nil => out.push(0),
+            Reply::Nil => out.put(&[0]),
             Reply::Int(n) => {
-                out.push(1);
-                out.extend_from_slice(&n.to_le_bytes());
+                out.put(&[1]);
+                out.put(&n.to_le_bytes());
             }
             Reply::Double(d) => {
-                out.push(2);
-                out.extend_from_slice(&d.to_le_bytes());
+                out.put(&[2]);
+                out.put(&d.to_le_bytes());
             }
-            Reply::Bool(b) => out.extend_from_slice(&[3, u8::from(*b)]),
+            Reply::Bool(b) => out.put(&[3, u8::from(*b)]),
             Reply::BigNumber(s) => bytes(out, 4, s.as_bytes()),
             Reply::Status(s) => bytes(out, 5, s.as_bytes()),
             Reply::Bulk(b) => bytes(out, 6, b),
             Reply::Verbatim { format, text } => {
                 bytes(out, 7, format.as_bytes());
-                length(out, text.len());
-                out.extend_from_slice(text);
+                out.put(&crate::packed::length(text.len()));
+                out.put(text);
             }
             Reply::Error(e) => bytes(out, 8, e.as_bytes()),
             Reply::Array(items) | Reply::Set(items) => {
-                out.push(if matches!(self, Reply::Array(_)) {
+                out.put(&[if matches!(self, Reply::Array(_)) {
                     9
                 } else {
                     11
-                });
-                length(out, items.len());
+                }]);
+                out.put(&crate::packed::length(items.len()));
                 items.iter().for_each(|item| item.pack(out));
             }
             Reply::Map(pairs) => {
-                out.push(10);
-                length(out, pairs.len());
+                out.put(&[10]);
+                out.put(&crate::packed::length(pairs.len()));
                 for (k, v) in pairs {
                     k.pack(out);
                     v.pack(out);

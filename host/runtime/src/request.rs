@@ -22,8 +22,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Parsed<'a>, String> {
             String::from_utf8_lossy(command)
         ));
     }
-    let target = std::str::from_utf8(args[1])
-        .map_err(|_| "ERR <library>.<function> must be UTF-8".to_string())?;
+    let target = utf8(args[1]).ok_or("ERR <library>.<function> must be UTF-8")?;
     let (library, function) = target
         .split_once('.')
         .filter(|(l, f)| !l.is_empty() && !f.is_empty())
@@ -54,7 +53,32 @@ pub fn pack(out: &mut Vec<u8>, function: &str, keys: &[&[u8]], args: &[&[u8]]) {
     }
 }
 
+/// `bytes` as text. A library and function name is short ASCII: checking
+/// that first is several times cheaper than the general UTF-8 validation
+/// on every call.
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+/// A plain count of a few decimal digits, as almost every call writes
+/// numkeys; `None` for anything else, which [`parse_numkeys`] reads (and
+/// explains) the general way.
+fn few_digits(raw: &[u8]) -> Option<usize> {
+    if raw.is_empty() || raw.len() > 4 || !raw.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(raw.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')))
+}
+
 fn parse_numkeys(raw: &[u8], available: usize) -> Result<usize, String> {
+    if let Some(numkeys) = few_digits(raw).filter(|&n| n <= MAX_NUMKEYS.min(available)) {
+        return Ok(numkeys);
+    }
     let text = String::from_utf8_lossy(raw);
     let numkeys: i64 = text
         .parse()
@@ -106,6 +130,18 @@ mod tests {
         );
         let w = words("PATTERN.CALL lib.fn.with.dots 0");
         assert_eq!(parse(&w).unwrap().function, "fn.with.dots");
+        // Numkeys as i64 reads it, fast path or not.
+        for (numkeys, expected) in [("0", 0), ("1", 1), ("0001", 1), ("+1", 1), ("00002", 2)] {
+            let call = format!("PATTERN.CALL l.f {numkeys} a b");
+            assert_eq!(parse(&words(&call)).unwrap().numkeys, expected, "{numkeys}");
+        }
+        let w = vec![&b"PATTERN.CALL"[..], "bibliothèque.f".as_bytes(), b"0"];
+        assert_eq!(parse(&w).unwrap().library, "bibliothèque");
+        let w = vec![&b"PATTERN.CALL"[..], b"lock.\xffacquire", b"0"];
+        assert_eq!(
+            parse(&w),
+            Err("ERR <library>.<function> must be UTF-8".into())
+        );
     }
 
     #[test]
@@ -132,6 +168,11 @@ mod tests {
                 "numkeys must be a non-negative integer",
             ),
             ("PATTERN.CALL lock.acquire 5000 a", "over the limit"),
+            (
+                "PATTERN.CALL lock.acquire 2 a",
+                "greater than the number of arguments",
+            ),
+            ("PATTERN.CALL lock.acquire 1025 a", "over the limit"),
         ] {
             let err = parse(&words(call)).unwrap_err();
             assert!(err.contains(reason), "{call}: {err}");
