@@ -430,8 +430,15 @@ fn increments(by: Option<i64>) -> Effect {
 }
 
 /// `SET`, and with `get` its old value (`SET ... GET`).
-fn set_command(key: Bytes, value: Bytes, options: SetOptions, get: bool) -> Command {
-    let mut command = Command::write("SET");
+/// `SET` with its options, built in `command` (a `Command` returned by
+/// value is copied whole, ~370 bytes).
+fn set_command(
+    command: &mut Command,
+    key: Bytes,
+    value: Bytes,
+    options: SetOptions,
+    get: bool,
+) -> &mut Command {
     let cmd = command.key(key).arg(value);
     let cmd = match options.condition {
         Condition::Nx => cmd.effect(Effect::CreatesOnly { get }),
@@ -446,12 +453,11 @@ fn set_command(key: Bytes, value: Bytes, options: SetOptions, get: bool) -> Comm
         Expiry::Pxat(ms) => cmd.arg("PXAT").num(ms),
         Expiry::KeepTtl => cmd.arg("KEEPTTL"),
     };
-    cmd.arg_if(get, "GET");
-    command
+    cmd.arg_if(get, "GET")
 }
 
-fn zadd_command(key: Bytes, options: &ZaddOptions) -> Command {
-    let mut command = Command::write("ZADD");
+/// `ZADD` with its options (members to follow), built in `command`.
+fn zadd_command(command: &mut Command, key: Bytes, options: &ZaddOptions) {
     let cmd = condition_arg(
         command.key(key).changes(Collection::SortedSet),
         options.condition,
@@ -462,11 +468,15 @@ fn zadd_command(key: Bytes, options: &ZaddOptions) -> Command {
         ScoreComparison::Lt => cmd.arg("LT"),
     };
     cmd.arg_if(options.changed, "CH");
-    command
 }
 
-fn zrange_command(key: Bytes, by: ZrangeBy, options: ZrangeOptions) -> Command {
-    let mut command = Command::read("ZRANGE");
+/// `ZRANGE` with its options, built in `command`.
+fn zrange_command(
+    command: &mut Command,
+    key: Bytes,
+    by: ZrangeBy,
+    options: ZrangeOptions,
+) -> &mut Command {
     let cmd = command.key(key);
     let cmd = match by {
         ZrangeBy::Rank((start, stop)) => cmd.num(start).num(stop),
@@ -568,14 +578,26 @@ impl redis::Host for HostState {
 
     fn set(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<bool> {
         Ok(self
-            .exec(&mut set_command(key, value, options, false))?
+            .exec(set_command(
+                &mut Command::write("SET"),
+                key,
+                value,
+                options,
+                false,
+            ))?
             .opt_bytes()?
             .is_some())
     }
 
     fn set_get(&mut self, key: Bytes, value: Bytes, options: SetOptions) -> R<Option<Bytes>> {
-        self.exec(&mut set_command(key, value, options, true))?
-            .opt_bytes()
+        self.exec(set_command(
+            &mut Command::write("SET"),
+            key,
+            value,
+            options,
+            true,
+        ))?
+        .opt_bytes()
     }
 
     fn getdel(&mut self, key: Bytes) -> R<Option<Bytes>> {
@@ -788,7 +810,8 @@ impl redis::Host for HostState {
     }
 
     fn zadd(&mut self, key: Bytes, members: Vec<(f64, Bytes)>, options: ZaddOptions) -> R<u64> {
-        let mut cmd = zadd_command(key, &options);
+        let mut cmd = Command::write("ZADD");
+        zadd_command(&mut cmd, key, &options);
         for (score, member) in members {
             cmd.float(score).member(member);
         }
@@ -802,7 +825,8 @@ impl redis::Host for HostState {
         member: Bytes,
         options: ZaddOptions,
     ) -> R<Option<f64>> {
-        let mut cmd = zadd_command(key, &options);
+        let mut cmd = Command::write("ZADD");
+        zadd_command(&mut cmd, key, &options);
         self.exec(cmd.arg("INCR").float(increment).member(member))?
             .opt_float()
     }
@@ -849,8 +873,13 @@ impl redis::Host for HostState {
     }
 
     fn zrange(&mut self, key: Bytes, by: ZrangeBy, options: ZrangeOptions) -> R<Vec<Bytes>> {
-        self.exec(&mut zrange_command(key, by, options))?
-            .list(Cursor::bytes)
+        self.exec(zrange_command(
+            &mut Command::read("ZRANGE"),
+            key,
+            by,
+            options,
+        ))?
+        .list(Cursor::bytes)
     }
 
     fn zrange_withscores(
@@ -859,7 +888,9 @@ impl redis::Host for HostState {
         by: ZrangeBy,
         options: ZrangeOptions,
     ) -> R<Vec<(Bytes, f64)>> {
-        let mut c = self.exec(zrange_command(key, by, options).arg("WITHSCORES"))?;
+        let mut c = self.exec(
+            zrange_command(&mut Command::read("ZRANGE"), key, by, options).arg("WITHSCORES"),
+        )?;
         // RESP3 nests [member, score] pairs; RESP2 would be flat.
         let n = c.array()?;
         let nested = matches!(c.peek(), Some(Node::Array(2)));
