@@ -1,6 +1,7 @@
 //! A call's arguments, parsed with one-line errors that name the argument.
 
 use crate::number::{parse_i64, parse_u64};
+use crate::packed::split_item;
 use crate::Error;
 
 /// The arguments after the keys of a `PATTERN.CALL`.
@@ -156,13 +157,6 @@ impl Args {
             Ok(None)
         }
     }
-}
-
-/// The first item of `packed` (its length, then its bytes) and the rest.
-#[inline]
-fn split_item(packed: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = packed.split_first_chunk::<4>()?;
-    rest.split_at_checked(u32::from_le_bytes(*len) as usize)
 }
 
 #[cfg(test)]

@@ -91,6 +91,13 @@ pub const DOCUMENTED_EXAMPLE: &[u8] = &[
     0, 0, 0, 0,
 ];
 
+/// The first item of `packed` (its length, then its bytes) and the rest.
+#[inline]
+pub(crate) fn split_item(packed: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = packed.split_first_chunk::<4>()?;
+    rest.split_at_checked(u32::from_le_bytes(*len) as usize)
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -101,8 +108,7 @@ impl<'a> Reader<'a> {
     }
 
     fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()? as usize;
-        let (bytes, rest) = self.0.split_at_checked(len)?;
+        let (bytes, rest) = split_item(self.0)?;
         self.0 = rest;
         Some(bytes)
     }

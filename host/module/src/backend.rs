@@ -90,28 +90,16 @@ fn argument_ptr(arg: &[u8]) -> *const c_char {
     }
 }
 
-/// `RedisModule_Call(ctx, name, format, args[i] as (pointer, length)...)`
-/// for the listed indices of `args`.
+/// `RedisModule_Call(ctx, name, format, lead..., args[i] as (pointer,
+/// length)...)` for the listed indices of `args`, after the `lead`
+/// arguments passed as they are (string objects, format `s`).
 macro_rules! call_direct {
-    ($ctx:expr, $name:expr, $format:expr, $args:expr; $($i:literal)*) => {
+    ($ctx:expr, $name:expr, $format:expr, $args:expr; $($lead:expr),*; $($i:literal)*) => {
         raw::RedisModule_Call.unwrap()(
             $ctx,
             $name,
             $format.as_ptr(),
-            $(argument_ptr($args[$i]), $args[$i].len()),*
-        )
-    };
-}
-
-/// As [`call_direct!`], the first argument given as the string object
-/// `$key` (format `s`) and the listed others as (pointer, length).
-macro_rules! call_key_first {
-    ($ctx:expr, $name:expr, $format:expr, $key:expr, $args:expr; $($i:literal)*) => {
-        raw::RedisModule_Call.unwrap()(
-            $ctx,
-            $name,
-            $format.as_ptr(),
-            $key,
+            $($lead,)*
             $(argument_ptr($args[$i]), $args[$i].len()),*
         )
     };
@@ -244,26 +232,26 @@ impl Backend for RedisBackend<'_> {
                     &KEY_FIRST_READ_WRITE
                 }[rest.len()];
                 match rest.len() {
-                    1 => call_key_first!(ctx, name, format, key, rest;),
-                    2 => call_key_first!(ctx, name, format, key, rest; 1),
-                    3 => call_key_first!(ctx, name, format, key, rest; 1 2),
-                    4 => call_key_first!(ctx, name, format, key, rest; 1 2 3),
-                    5 => call_key_first!(ctx, name, format, key, rest; 1 2 3 4),
-                    6 => call_key_first!(ctx, name, format, key, rest; 1 2 3 4 5),
-                    7 => call_key_first!(ctx, name, format, key, rest; 1 2 3 4 5 6),
-                    _ => call_key_first!(ctx, name, format, key, rest; 1 2 3 4 5 6 7),
+                    1 => call_direct!(ctx, name, format, rest; key;),
+                    2 => call_direct!(ctx, name, format, rest; key; 1),
+                    3 => call_direct!(ctx, name, format, rest; key; 1 2),
+                    4 => call_direct!(ctx, name, format, rest; key; 1 2 3),
+                    5 => call_direct!(ctx, name, format, rest; key; 1 2 3 4),
+                    6 => call_direct!(ctx, name, format, rest; key; 1 2 3 4 5),
+                    7 => call_direct!(ctx, name, format, rest; key; 1 2 3 4 5 6),
+                    _ => call_direct!(ctx, name, format, rest; key; 1 2 3 4 5 6 7),
                 }
             } else {
                 match rest.len() {
-                    0 => call_direct!(ctx, name, direct[0], rest;),
-                    1 => call_direct!(ctx, name, direct[1], rest; 0),
-                    2 => call_direct!(ctx, name, direct[2], rest; 0 1),
-                    3 => call_direct!(ctx, name, direct[3], rest; 0 1 2),
-                    4 => call_direct!(ctx, name, direct[4], rest; 0 1 2 3),
-                    5 => call_direct!(ctx, name, direct[5], rest; 0 1 2 3 4),
-                    6 => call_direct!(ctx, name, direct[6], rest; 0 1 2 3 4 5),
-                    7 => call_direct!(ctx, name, direct[7], rest; 0 1 2 3 4 5 6),
-                    8 => call_direct!(ctx, name, direct[8], rest; 0 1 2 3 4 5 6 7),
+                    0 => call_direct!(ctx, name, direct[0], rest;;),
+                    1 => call_direct!(ctx, name, direct[1], rest;; 0),
+                    2 => call_direct!(ctx, name, direct[2], rest;; 0 1),
+                    3 => call_direct!(ctx, name, direct[3], rest;; 0 1 2),
+                    4 => call_direct!(ctx, name, direct[4], rest;; 0 1 2 3),
+                    5 => call_direct!(ctx, name, direct[5], rest;; 0 1 2 3 4),
+                    6 => call_direct!(ctx, name, direct[6], rest;; 0 1 2 3 4 5),
+                    7 => call_direct!(ctx, name, direct[7], rest;; 0 1 2 3 4 5 6),
+                    8 => call_direct!(ctx, name, direct[8], rest;; 0 1 2 3 4 5 6 7),
                     _ => {
                         let argv = Argv::new(rest);
                         let flags = if read_only {

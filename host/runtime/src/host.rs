@@ -429,9 +429,8 @@ fn increments(by: Option<i64>) -> Effect {
     }
 }
 
-/// `SET`, and with `get` its old value (`SET ... GET`).
-/// `SET` with its options, built in `command` (a `Command` returned by
-/// value is copied whole, ~370 bytes).
+/// `SET`, and with `get` its old value (`SET ... GET`), built in `command`
+/// (a `Command` returned by value is copied whole, ~370 bytes).
 fn set_command(
     command: &mut Command,
     key: Bytes,

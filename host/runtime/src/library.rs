@@ -330,10 +330,12 @@ impl Library {
         warm.store.data_mut().take_refused_growth();
         let keys = declarations.keys;
         let entry = warm.entry;
-        let inline = entry.inline.and_then(|func| {
+        if entry.inline.is_some() || matches!(entry.general, General::Packed(_)) {
             crate::request::pack(&mut self.request, function, keys, args);
-            InlineRequest::new(&self.request).map(|request| (func, request))
-        });
+        }
+        let inline = entry
+            .inline
+            .and_then(|func| InlineRequest::new(&self.request).map(|request| (func, request)));
         let (outcome, record) = match (inline, entry.general) {
             (Some((func, request)), _) => {
                 // SAFETY: type-checked as `InlineFunc` at instantiation.
@@ -344,9 +346,6 @@ impl Library {
                 })
             }
             (None, General::Packed(func)) => {
-                if entry.inline.is_none() {
-                    crate::request::pack(&mut self.request, function, keys, args);
-                }
                 let request = &self.request[..];
                 // SAFETY: type-checked as `PackedFunc` at instantiation.
                 let call = unsafe { PackedFunc::new_unchecked(func) };
@@ -395,19 +394,22 @@ impl Library {
                 self.warm = Some(warm);
             }
         }
-        let result = match (outcome, record.outside_prefixes, record.over_budget) {
+        let result = match (
+            outcome,
+            record.outside_prefixes,
+            record.over_budget,
+            record.unclaimed_spill,
+        ) {
             // A key outside the prefixes fails the call whatever the guest
             // made of the error (ignored it, trapped on it).
-            (_, Some(key), _) => Err(self.outside_prefixes(&key)),
-            (Err(trap), None, _) => Err(classify_trap(&trap, &budgets, refused_growth)),
-            (Ok(_), None, Some(why)) => Err(CallError::Budget(why)),
-            (Ok(_), None, None) if record.unclaimed_spill.is_some() => Err(
-                CallError::MalformedReply(record.unclaimed_spill.unwrap_or_default().into()),
-            ),
-            (Ok(Ok(nodes)), None, None) => nodes
+            (_, Some(key), _, _) => Err(self.outside_prefixes(&key)),
+            (Err(trap), None, _, _) => Err(classify_trap(&trap, &budgets, refused_growth)),
+            (Ok(_), None, Some(why), _) => Err(CallError::Budget(why)),
+            (Ok(_), None, None, Some(why)) => Err(CallError::MalformedReply(why.into())),
+            (Ok(Ok(nodes)), None, None, None) => nodes
                 .map_err(CallError::MalformedReply)
                 .and_then(|nodes| check_reply(nodes, budgets.max_reply_bytes)),
-            (Ok(Err(error)), None, None) => Err(CallError::Guest(error_line(&error))),
+            (Ok(Err(error)), None, None, None) => Err(CallError::Guest(error_line(&error))),
         };
         // All or nothing: a failed call leaves no write behind.
         if result.is_err() {
