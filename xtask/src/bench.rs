@@ -254,22 +254,16 @@ fn start_redis(
     module: &std::path::Path,
     module_args: &[&str],
 ) -> Result<(Server, u16, redis::Connection)> {
-    let launcher = Launcher {
-        wrapper: match client_cpus() {
-            Some(_) => ["taskset", "-c", REDIS_CPU].map(String::from).to_vec(),
-            None => Vec::new(),
-        },
-        ..Launcher::default()
-    };
-    start_redis_under(module, module_args, &launcher)
+    start_redis_under(module, module_args, &Launcher::default())
 }
 
-/// The CPU Redis is pinned to; `redis-benchmark` gets the others.
+/// The CPU Redis's main thread is pinned to; `redis-benchmark` gets the
+/// others.
 const REDIS_CPU: &str = "0";
 
-/// Redis on one CPU and `redis-benchmark` on the rest (`taskset`), on a
-/// machine with at least two: the CPUs `redis-benchmark` may use, or None
-/// (one CPU, or no `taskset`). Left to the scheduler, the two share both
+/// Redis's main thread on one CPU and `redis-benchmark` on the rest
+/// (`taskset`), on a machine with at least two: the CPUs `redis-benchmark`
+/// may use, or None (one CPU, or no `taskset`). Left to the scheduler, the two share both
 /// CPUs as it sees fit, and the same build's time per call moved by up to
 /// 60 % between runs here; pinned, by about 10 %.
 fn client_cpus() -> Option<&'static str> {
@@ -293,25 +287,29 @@ fn client_cpus() -> Option<&'static str> {
     .as_deref()
 }
 
-/// Lets every thread of process `pid` run on any CPU again.
-fn unpin(pid: u32) -> Result<()> {
+/// Pins the main thread of Redis (process `pid`) to [`REDIS_CPU`], or
+/// with `pinned` false lets it run on any CPU again; nothing when the bench
+/// does not pin. Only the main thread, which runs every command: the
+/// engine's compiler threads, started with Redis, keep every CPU (a thread
+/// pool started on one CPU would compile on one thread for good).
+fn pin_main_thread(pid: u32, pinned: bool) -> Result<()> {
     if client_cpus().is_none() {
         return Ok(());
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = match pinned {
+        true => REDIS_CPU.to_string(),
+        false => format!(
+            "0-{}",
+            std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
+        ),
+    };
     let status = Command::new("taskset")
-        .args([
-            "-a",
-            "-p",
-            "-c",
-            &format!("0-{}", cpus - 1),
-            &pid.to_string(),
-        ])
+        .args(["-p", "-c", &cpus, &pid.to_string()])
         .output()
         .context("running taskset")?
         .status;
     if !status.success() {
-        bail!("taskset could not unpin Redis (pid {pid})");
+        bail!("taskset could not set the CPUs of Redis's main thread (pid {pid})");
     }
     Ok(())
 }
@@ -483,10 +481,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let (_server, port, mut con) = start_redis(&module, &[])?;
     let server_pid = _server.0.id();
     let lua_dir = load_twins(&mut con)?;
+    pin_main_thread(server_pid, true)?;
     println!(
         "redis-benchmark: 50 clients, {requests} requests per run, 2 rounds; best round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling); {}",
         match client_cpus() {
-            Some(cpus) => format!("Redis on CPU {REDIS_CPU}, redis-benchmark on {cpus}"),
+            Some(cpus) => format!("Redis's main thread on CPU {REDIS_CPU}, redis-benchmark on {cpus}"),
             None => "not pinned to CPUs".into(),
         }
     );
@@ -591,9 +590,10 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     resident_memory(&mut con, server_pid)?;
-    // Loading a large component compiles it on Redis's background threads:
-    // the sections below measure that with Redis free to use every CPU.
-    unpin(server_pid)?;
+    // Loading a large component compiles it on Redis's background threads
+    // while the main thread answers: the sections below measure that with
+    // the main thread free to use every CPU.
+    pin_main_thread(server_pid, false)?;
     languages(port, &mut con, requests)?;
     all_or_nothing_cost(&module, port, &mut con, requests)?;
     let redis_url = format!("redis://127.0.0.1:{port}/");
