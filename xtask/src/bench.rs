@@ -262,49 +262,55 @@ fn start_redis(
 const REDIS_CPU: &str = "0";
 
 /// Redis's main thread on one CPU and `redis-benchmark` on the rest
-/// (`taskset`), on a machine with at least two: the CPUs `redis-benchmark`
-/// may use, or None (one CPU, or no `taskset`). Left to the scheduler, the two share both
-/// CPUs as it sees fit, and the same build's time per call moved by up to
-/// 60 % between runs here; pinned, by about 10 %.
-fn client_cpus() -> Option<&'static str> {
-    static CPUS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    CPUS.get_or_init(|| {
-        let clients = match std::thread::available_parallelism().map_or(1, |n| n.get()) {
-            1 => return None,
-            2 => "1".to_string(),
-            n => format!("1-{}", n - 1),
-        };
-        // Both sets must be usable here (not so inside a container confined
-        // to other CPUs).
-        let usable = |cpus: &str| {
-            Command::new("taskset")
-                .args(["-c", cpus, "true"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        (usable(REDIS_CPU) && usable(&clients)).then_some(clients)
-    })
-    .as_deref()
+/// (`taskset`), on a machine with at least two. Left to the scheduler, the
+/// two share both CPUs as it sees fit, and the same build's time per call
+/// moved by up to 60 % between runs here; pinned, by about 10 %.
+struct Pinning {
+    /// The CPUs `redis-benchmark` runs on.
+    clients: String,
+    /// Every CPU, for Redis once its pairs are measured.
+    all: String,
 }
 
-/// Pins the main thread of Redis (process `pid`) to [`REDIS_CPU`], or
-/// with `pinned` false lets it run on any CPU again; nothing when the bench
-/// does not pin. Only the main thread, which runs every command: the
-/// engine's compiler threads, started with Redis, keep every CPU (a thread
-/// pool started on one CPU would compile on one thread for good).
-fn pin_main_thread(pid: u32, pinned: bool) -> Result<()> {
-    if client_cpus().is_none() {
+/// The bench's [`Pinning`]; None with one CPU, or without a usable
+/// `taskset`.
+fn pinning() -> Option<&'static Pinning> {
+    static PINNING: std::sync::OnceLock<Option<Pinning>> = std::sync::OnceLock::new();
+    PINNING
+        .get_or_init(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let clients = match cpus {
+                1 => return None,
+                2 => "1".to_string(),
+                n => format!("1-{}", n - 1),
+            };
+            // Both sets must be usable here (not so inside a container
+            // confined to other CPUs).
+            let usable = |cpus: &str| {
+                Command::new("taskset")
+                    .args(["-c", cpus, "true"])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            };
+            (usable(REDIS_CPU) && usable(&clients)).then(|| Pinning {
+                clients,
+                all: format!("0-{}", cpus - 1),
+            })
+        })
+        .as_ref()
+}
+
+/// Puts the main thread of Redis (process `pid`) on `cpus` of the
+/// [`Pinning`]; nothing when the bench does not pin. Only the main thread,
+/// which runs every command: the engine's compiler threads, started with
+/// Redis, keep every CPU (a thread pool started on one CPU would compile
+/// on one thread for good).
+fn pin_main_thread(pid: u32, cpus: fn(&Pinning) -> &str) -> Result<()> {
+    let Some(pinning) = pinning() else {
         return Ok(());
-    }
-    let cpus = match pinned {
-        true => REDIS_CPU.to_string(),
-        false => format!(
-            "0-{}",
-            std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
-        ),
     };
     let status = Command::new("taskset")
-        .args(["-p", "-c", &cpus, &pid.to_string()])
+        .args(["-p", "-c", cpus(pinning), &pid.to_string()])
         .output()
         .context("running taskset")?
         .status;
@@ -316,10 +322,10 @@ fn pin_main_thread(pid: u32, pinned: bool) -> Result<()> {
 
 /// `program`, on the clients' CPUs when the bench pins.
 fn client_command(program: &str) -> Command {
-    match client_cpus() {
-        Some(cpus) => {
+    match pinning() {
+        Some(pinning) => {
             let mut command = Command::new("taskset");
-            command.args(["-c", cpus, program]);
+            command.args(["-c", &pinning.clients, program]);
             command
         }
         None => Command::new(program),
@@ -481,11 +487,14 @@ pub fn run(args: &[String]) -> Result<()> {
     let (_server, port, mut con) = start_redis(&module, &[])?;
     let server_pid = _server.0.id();
     let lua_dir = load_twins(&mut con)?;
-    pin_main_thread(server_pid, true)?;
+    pin_main_thread(server_pid, |_| REDIS_CPU)?;
     println!(
         "redis-benchmark: 50 clients, {requests} requests per run, 2 rounds; best round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling); {}",
-        match client_cpus() {
-            Some(cpus) => format!("Redis's main thread on CPU {REDIS_CPU}, redis-benchmark on {cpus}"),
+        match pinning() {
+            Some(p) => format!(
+                "Redis's main thread on CPU {REDIS_CPU}, redis-benchmark on {}",
+                p.clients
+            ),
             None => "not pinned to CPUs".into(),
         }
     );
@@ -593,7 +602,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // Loading a large component compiles it on Redis's background threads
     // while the main thread answers: the sections below measure that with
     // the main thread free to use every CPU.
-    pin_main_thread(server_pid, false)?;
+    pin_main_thread(server_pid, |p| &p.all)?;
     languages(port, &mut con, requests)?;
     all_or_nothing_cost(&module, port, &mut con, requests)?;
     let redis_url = format!("redis://127.0.0.1:{port}/");
