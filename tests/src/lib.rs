@@ -192,7 +192,7 @@ impl Server {
                 ));
             }
             if let Ok(mut con) = self.try_connection() {
-                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                if redis::cmd("PING").query::<String>(&mut con).is_ok() && self.answers(&mut con) {
                     return Ok(());
                 }
             }
@@ -201,6 +201,23 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether `con` reaches this server's own process. Two tests can be
+    /// handed the same free port: the other test's server, up first,
+    /// answers on it while this one is still starting (and will fail to
+    /// bind it), and the two tests would share one server.
+    fn answers(&self, con: &mut redis::Connection) -> bool {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return false;
+        };
+        let info: String = match redis::cmd("INFO").arg("server").query(con) {
+            Ok(info) => info,
+            Err(_) => return false,
+        };
+        info.lines()
+            .filter_map(|line| line.strip_prefix("process_id:"))
+            .any(|id| id.trim() == pid.to_string())
     }
 
     fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
