@@ -41,6 +41,10 @@ const WARM_UP: u32 = 200;
 /// room to spare.
 const POOL_INSTANCES: u32 = 16;
 
+/// Set, the callgrind dumps are kept (one per command, named by the
+/// `desc: Trigger` line) for `callgrind_annotate` to break down by function.
+const KEEP_DUMPS: &str = "PATTERN_BENCH_KEEP_DUMPS";
+
 /// The functions whose inclusive cost is a command's cost.
 const COMMAND_FUNCTIONS: &[&str] = &[
     "RedisModuleCommandDispatcher",
@@ -128,7 +132,11 @@ pub fn run(module: &Path, pairs: &[Pair]) -> Result<()> {
         println!("{row}");
     }
     drop(server);
-    let _ = std::fs::remove_dir_all(&dumps);
+    if std::env::var_os(KEEP_DUMPS).is_some() {
+        println!("callgrind dumps kept in {}", dumps.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dumps);
+    }
     Ok(())
 }
 
