@@ -333,9 +333,7 @@ impl Library {
         if entry.inline.is_some() || matches!(entry.general, General::Packed(_)) {
             crate::request::pack(&mut self.request, function, keys, args);
         }
-        let inline = entry
-            .inline
-            .and_then(|func| InlineRequest::new(&self.request).map(|request| (func, request)));
+        let inline = entry.inline.zip(InlineRequest::new(&self.request));
         let (outcome, record) = match (inline, entry.general) {
             (Some((func, request)), _) => {
                 // SAFETY: type-checked as `InlineFunc` at instantiation.

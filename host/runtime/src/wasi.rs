@@ -29,10 +29,15 @@
 //! WASI context is only built the first time a guest calls a WASI function,
 //! so their calls cost what they cost before.
 //!
-//! `wasmtime-wasi` 48 requires wasmtime's `async` feature even for its
+//! `wasmtime-wasi` 49 requires wasmtime's `async` feature even for its
 //! synchronous bindings; the sync bindings run their few blocking waits on
 //! a Tokio runtime of wasmtime-wasi's own, started lazily. Captured output
 //! is always ready, so only a guest that waits on a clock ever blocks there.
+//! Every interface with a blocking function is linked from the `sync`
+//! bindings: one async host function in the linker (since 49,
+//! `ip-name-lookup`'s stream destructor in the default bindings) makes
+//! wasmtime refuse to instantiate, on a synchronous store, any component
+//! that imports it.
 
 use crate::backend::{Backend, LogLevel};
 use crate::host::HostState;
@@ -205,7 +210,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let options = wasmtime_wasi::p2::bindings::LinkOptions::default();
     sockets::network::add_to_linker::<HostState, WasiSockets>(l, &(&options).into(), net)?;
     sockets::instance_network::add_to_linker::<HostState, WasiSockets>(l, net)?;
-    sockets::ip_name_lookup::add_to_linker::<HostState, WasiSockets>(l, net)?;
+    sync::sockets::ip_name_lookup::add_to_linker::<HostState, WasiSockets>(l, net)?;
     sockets::tcp_create_socket::add_to_linker::<HostState, WasiSockets>(l, net)?;
     sync::sockets::udp_create_socket::add_to_linker::<HostState, WasiSockets>(l, net)?;
     sync::sockets::tcp::add_to_linker::<HostState, WasiSockets>(l, net)?;
