@@ -118,6 +118,31 @@ impl Load {
         }
     }
 
+    /// Lets the load run for `at_least`, then on until every call of the
+    /// last second succeeded, for at most `at_most` in all. A new primary
+    /// can refuse writes again after it first took one (`NOREPLICAS` while
+    /// a replica it counted as good drops into a full resync), so a fixed
+    /// wait can end inside such a spell; the failure window is asserted on
+    /// the report either way.
+    pub fn settle(&self, at_least: Duration, at_most: Duration) {
+        let started = Instant::now();
+        std::thread::sleep(at_least);
+        while started.elapsed() < at_most && !self.healthy_last_second() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Whether calls ended in the last second and all of them succeeded.
+    fn healthy_last_second(&self) -> bool {
+        let now = Instant::now();
+        let outcomes = self.outcomes.lock().unwrap();
+        let mut recent = outcomes
+            .iter()
+            .filter(|o| now.duration_since(o.at) < Duration::from_secs(1))
+            .peekable();
+        recent.peek().is_some() && recent.all(|o| o.error.is_none())
+    }
+
     /// Stops the workers; what happened around `event`.
     pub fn stop(self, event: Instant) -> Disruption {
         self.stop.store(true, Ordering::Relaxed);

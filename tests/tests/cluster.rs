@@ -195,9 +195,9 @@ fn calls_recover_after_a_master_fails_over_under_load() {
         role.first() == Some(&redis::Value::BulkString(b"master".to_vec()))
     });
     let promoted = killed.elapsed();
-    // The load goes on over the new topology (the last second of it must
-    // be free of failures).
-    std::thread::sleep(Duration::from_millis(3000));
+    // The load goes on over the new topology until a whole second of it
+    // succeeds.
+    load.settle(Duration::from_secs(3), Duration::from_secs(12));
     let report = load.stop(killed);
     eprintln!(
         "cluster failover: replica promoted {} ms after the kill; calls unavailable for {} ms: {report:?}",

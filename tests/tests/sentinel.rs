@@ -238,8 +238,9 @@ fn the_gateway_follows_sentinel_through_a_failover_under_load() {
             && accepts_writes(new_primary)
     });
     let writable = killed.elapsed();
-    // The load goes on against the new primary.
-    std::thread::sleep(Duration::from_millis(3000));
+    // The load goes on against the new primary until a whole second of it
+    // succeeds.
+    load.settle(Duration::from_secs(3), Duration::from_secs(15));
     let report = load.stop(killed);
     eprintln!(
         "sentinel failover: set up in {} ms; replica promoted {} ms after the kill, writable after {} ms; calls unavailable for {} ms: {report:?}",
