@@ -189,7 +189,7 @@ macro_rules! rm_call {
 struct Call<'a> {
     ctx: *mut raw::RedisModuleCtx,
     keys: &'a [*mut raw::RedisModuleString],
-    args: Args,
+    args: Args<'static>,
 }
 
 impl Call<'_> {

@@ -3,33 +3,40 @@
 use crate::number::{parse_i64, parse_u64};
 use crate::packed::split_item;
 use crate::Error;
+use std::borrow::Cow;
 
 /// The arguments after the keys of a `PATTERN.CALL`.
 ///
 /// Kept in one buffer, each argument as its u32 little-endian length and
-/// its bytes (the layout of the request of `packed.call`): taking a call's
-/// arguments is one allocation and one copy, not one per argument.
+/// its bytes (the layout of the request of `packed.call`). Arguments that
+/// arrive in a request are read where they are, in the request the call
+/// already holds: taking them costs no allocation and no copy (a copy is a
+/// `memory.copy`, which wasmtime runs as a call out of the guest). Built
+/// from vectors ([`Args::new`]), they are packed once into a buffer of
+/// their own.
 #[derive(Debug, Clone, Default)]
-pub struct Args {
-    packed: Vec<u8>,
+pub struct Args<'a> {
+    packed: Cow<'a, [u8]>,
     count: usize,
 }
 
-impl Args {
+impl Args<'static> {
     pub fn new(args: Vec<Vec<u8>>) -> Self {
         let mut packed = Vec::with_capacity(crate::packed::items_size(&args));
         crate::packed::put_items(&mut packed, &args);
         Self {
-            packed,
+            packed: Cow::Owned(packed),
             count: args.len(),
         }
     }
+}
 
-    /// `count` arguments already in the layout above; `None` unless
-    /// `packed` holds exactly that.
-    pub(crate) fn from_packed(packed: &[u8], count: usize) -> Option<Self> {
+impl<'a> Args<'a> {
+    /// `count` arguments already in the layout above, borrowed; `None`
+    /// unless `packed` holds exactly that.
+    pub(crate) fn from_packed(packed: &'a [u8], count: usize) -> Option<Self> {
         let args = Self {
-            packed: packed.to_vec(),
+            packed: Cow::Borrowed(packed),
             count,
         };
         let (items, bytes) = args.items().fold((0, 0), |(items, bytes), item| {
@@ -37,7 +44,9 @@ impl Args {
         });
         (items == count && bytes == packed.len()).then_some(args)
     }
+}
 
+impl Args<'_> {
     /// The arguments in order, up to the first malformed one.
     fn items(&self) -> impl Iterator<Item = &[u8]> {
         let mut rest = &self.packed[..];

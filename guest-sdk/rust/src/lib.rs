@@ -179,7 +179,7 @@ pub trait Library {
     fn describe() -> describe::LibraryInfo;
 
     /// Runs `function` with the declared `keys` and the `args`.
-    fn call(function: &str, keys: Vec<Vec<u8>>, args: Args) -> Result<Reply, Error>;
+    fn call(function: &str, keys: Vec<Vec<u8>>, args: Args<'_>) -> Result<Reply, Error>;
 }
 
 #[doc(hidden)]

@@ -7,7 +7,7 @@
 use crate::Args;
 
 /// A decoded request: the function name, the keys, the arguments.
-pub type Request<'a> = (&'a str, Vec<Vec<u8>>, Args);
+pub type Request<'a> = (&'a str, Vec<Vec<u8>>, Args<'a>);
 
 /// Reads `request` in the layout `wit/engine.wit` gives for `packed`; None
 /// when it is malformed (short, trailing bytes, a name not UTF-8).

@@ -333,9 +333,14 @@ impl Library {
         if entry.inline.is_some() || matches!(entry.general, General::Packed(_)) {
             crate::request::pack(&mut self.request, function, keys, args);
         }
-        let inline = entry.inline.zip(InlineRequest::new(&self.request));
-        let (outcome, record) = match (inline, entry.general) {
-            (Some((func, request)), _) => {
+        // Built only for a guest with the inline entry: for the others the
+        // buffer holds no request of this call.
+        let request = match entry.inline {
+            Some(_) => InlineRequest::new(&self.request),
+            None => None,
+        };
+        let (outcome, record) = match (entry.inline, request, entry.general) {
+            (Some(func), Some(request), _) => {
                 // SAFETY: type-checked as `InlineFunc` at instantiation.
                 let call = unsafe { InlineFunc::new_unchecked(func) };
                 HostState::enter(&mut warm.store, backend, declarations, |store| {
@@ -343,7 +348,7 @@ impl Library {
                         .map(|(reply,)| inline_outcome(store.data_mut(), &reply))
                 })
             }
-            (None, General::Packed(func)) => {
+            (_, _, General::Packed(func)) => {
                 let request = &self.request[..];
                 // SAFETY: type-checked as `PackedFunc` at instantiation.
                 let call = unsafe { PackedFunc::new_unchecked(func) };
@@ -352,7 +357,7 @@ impl Library {
                         .map(|(result,)| result.map(|packed| crate::packed::unpack_reply(&packed)))
                 })
             }
-            (None, General::Lists(func)) => {
+            (_, _, General::Lists(func)) => {
                 // SAFETY: type-checked as `ListsFunc` at instantiation.
                 let call = unsafe { ListsFunc::new_unchecked(func) };
                 HostState::enter(&mut warm.store, backend, declarations, |store| {

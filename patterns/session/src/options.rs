@@ -80,7 +80,7 @@ pub const EXCEPT: &str = "EXCEPT";
 mod tests {
     use super::*;
 
-    fn args(items: &[&str]) -> Args {
+    fn args(items: &[&str]) -> Args<'static> {
         Args::new(items.iter().map(|s| s.as_bytes().to_vec()).collect())
     }
 
