@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick | --callgrind]`: each library function against its Lua twin
+//! `cargo xtask bench [--quick | --callgrind [--only a,b]]`: each library function against its Lua twin
 //! (`bench/lua/`) on the same Redis, in the same run, with `redis-benchmark`
 //! (50 clients, pipeline 1 and 16, two rounds alternating engine, `EVALSHA`
 //! and `FCALL`: the twins are also loaded as one Redis Functions library).
@@ -6,7 +6,8 @@
 //! faster Lua path. Then each library's resident memory with its warm
 //! instance, and HTTP calls through the gateway against direct
 //! `PATTERN.CALL` (`bench_http`). `--callgrind` counts instructions per
-//! command instead ([`crate::bench_callgrind`]).
+//! command instead ([`crate::bench_callgrind`]), of every pair or of those
+//! `--only` names.
 
 use crate::build;
 use anyhow::{bail, Context, Result};
@@ -474,13 +475,45 @@ impl Drop for Server {
     }
 }
 
+/// The pairs `--only a,b` names, checked against [`PAIRS`]: counting a
+/// few pairs under callgrind takes minutes instead of the half hour of all.
+fn only_pairs(args: &[String]) -> Result<Option<Vec<&str>>> {
+    let Some(at) = args.iter().position(|a| a == "--only") else {
+        return Ok(None);
+    };
+    let known: Vec<&str> = PAIRS.iter().map(|p| p.name).collect();
+    let names: Vec<&str> = args
+        .get(at + 1)
+        .map(|list| list.split(',').filter(|n| !n.is_empty()).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        bail!(
+            "--only needs pair names, comma-separated: {}",
+            known.join(",")
+        );
+    }
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        bail!("no pair '{unknown}'; the pairs: {}", known.join(","));
+    }
+    Ok(Some(names))
+}
+
 pub fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let requests = if quick { 20_000 } else { 200_000 };
+    let only = only_pairs(args)?;
+    let callgrind = args.iter().any(|a| a == "--callgrind");
+    if only.is_some() && !callgrind {
+        bail!("--only goes with --callgrind (the full bench compares every pair)");
+    }
     let module = build::module(true)?;
-    if args.iter().any(|a| a == "--callgrind") {
+    if callgrind {
         build::components(&[])?;
-        return crate::bench_callgrind::run(&module, PAIRS);
+        let pairs: Vec<&Pair> = match &only {
+            Some(names) => PAIRS.iter().filter(|p| names.contains(&p.name)).collect(),
+            None => PAIRS.iter().collect(),
+        };
+        return crate::bench_callgrind::run(&module, &pairs);
     }
     let gateway_binary = build::gateway(true)?;
     build::components(&[])?;

@@ -52,7 +52,7 @@ const COMMAND_FUNCTIONS: &[&str] = &[
     "fcallCommand",
 ];
 
-pub fn run(module: &Path, pairs: &[Pair]) -> Result<()> {
+pub fn run(module: &Path, pairs: &[&Pair]) -> Result<()> {
     for tool in ["valgrind", "callgrind_control", "callgrind_annotate"] {
         if Command::new(tool).arg("--help").output().is_err() {
             bail!("{tool} not found (apt-get install valgrind)");

@@ -49,7 +49,7 @@ fn main() -> Result<()> {
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick | --callgrind]>"
+            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick | --callgrind [--only pair,...]]>"
         ),
     }
 }
