@@ -475,44 +475,43 @@ impl Drop for Server {
     }
 }
 
-/// The pairs `--only a,b` names, checked against [`PAIRS`]: counting a
-/// few pairs under callgrind takes minutes instead of the half hour of all.
-fn only_pairs(args: &[String]) -> Result<Option<Vec<&str>>> {
+/// The pairs `--only a,b` names (every pair without it), each checked
+/// against [`PAIRS`]: counting a few pairs under callgrind takes minutes
+/// instead of the half hour of all.
+fn selected_pairs(args: &[String]) -> Result<Vec<&'static Pair>> {
     let Some(at) = args.iter().position(|a| a == "--only") else {
-        return Ok(None);
+        return Ok(PAIRS.iter().collect());
     };
-    let known: Vec<&str> = PAIRS.iter().map(|p| p.name).collect();
+    let known = || PAIRS.iter().map(|p| p.name).collect::<Vec<_>>().join(",");
     let names: Vec<&str> = args
         .get(at + 1)
         .map(|list| list.split(',').filter(|n| !n.is_empty()).collect())
         .unwrap_or_default();
     if names.is_empty() {
-        bail!(
-            "--only needs pair names, comma-separated: {}",
-            known.join(",")
-        );
+        bail!("--only needs pair names, comma-separated: {}", known());
     }
-    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
-        bail!("no pair '{unknown}'; the pairs: {}", known.join(","));
-    }
-    Ok(Some(names))
+    names
+        .iter()
+        .map(|name| {
+            PAIRS
+                .iter()
+                .find(|p| p.name == *name)
+                .with_context(|| format!("no pair '{name}'; the pairs: {}", known()))
+        })
+        .collect()
 }
 
 pub fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let requests = if quick { 20_000 } else { 200_000 };
-    let only = only_pairs(args)?;
+    let pairs = selected_pairs(args)?;
     let callgrind = args.iter().any(|a| a == "--callgrind");
-    if only.is_some() && !callgrind {
+    if args.iter().any(|a| a == "--only") && !callgrind {
         bail!("--only goes with --callgrind (the full bench compares every pair)");
     }
     let module = build::module(true)?;
     if callgrind {
         build::components(&[])?;
-        let pairs: Vec<&Pair> = match &only {
-            Some(names) => PAIRS.iter().filter(|p| names.contains(&p.name)).collect(),
-            None => PAIRS.iter().collect(),
-        };
         return crate::bench_callgrind::run(&module, &pairs);
     }
     let gateway_binary = build::gateway(true)?;
