@@ -551,6 +551,75 @@ fn nested_replies_keep_their_shape() {
     );
 }
 
+/// Every RESP3 type a command replies with reaches a RESP3 caller as
+/// Redis sent it, through the generic command: the module reads Redis's
+/// reply bytes itself (`host/module/src/resp.rs`), and nothing may be lost
+/// or reshaped on the way.
+#[test]
+fn the_generic_command_hands_every_reply_type_through() {
+    let server = Server::start();
+    server.load("hostile");
+    let url = format!("redis://127.0.0.1:{}/?protocol=resp3", server.port);
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    for setup in [
+        &["HSET", "h", "a", "1", "b", "2"][..],
+        &["SADD", "s", "x"],
+        &["ZADD", "z", "1.5", "m", "-inf", "low"],
+        &["SET", "str", "v"],
+    ] {
+        let _: Value = redis::cmd(setup[0])
+            .arg(&setup[1..])
+            .query(&mut con)
+            .unwrap();
+    }
+    let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+    let cases: Vec<(&[&str], &[&str], Value)> = vec![
+        (
+            &["h"],
+            &["HGETALL", "h"],
+            Value::Map(vec![(bulk("a"), bulk("1")), (bulk("b"), bulk("2"))]),
+        ),
+        (&["s"], &["SMEMBERS", "s"], Value::Set(vec![bulk("x")])),
+        (&["z"], &["ZSCORE", "z", "m"], Value::Double(1.5)),
+        (
+            &["z"],
+            &["ZSCORE", "z", "low"],
+            Value::Double(f64::NEG_INFINITY),
+        ),
+        (&["z"], &["ZSCORE", "z", "nobody"], Value::Nil),
+        (
+            &["z"],
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+            Value::Array(vec![
+                Value::Array(vec![bulk("low"), Value::Double(f64::NEG_INFINITY)]),
+                Value::Array(vec![bulk("m"), Value::Double(1.5)]),
+            ]),
+        ),
+        (&["str"], &["GET", "str"], bulk("v")),
+        (&["str"], &["SET", "str", "a\r\nb"], Value::Okay),
+        (&["str"], &["GET", "str"], bulk("a\r\nb")),
+        (&["str"], &["STRLEN", "str"], Value::Int(4)),
+        (&["none"], &["GET", "none"], Value::Nil),
+    ];
+    for (keys, args, expected) in cases {
+        let got: Value = call(&mut con, "hostile.command", keys, args).unwrap();
+        assert_eq!(got, expected, "{args:?}");
+    }
+    let art: Value = call(
+        &mut con,
+        "hostile.command",
+        &[],
+        &["LOLWUT", "VERSION", "5"],
+    )
+    .unwrap();
+    assert!(
+        matches!(&art, Value::VerbatimString { text, .. } if text.contains("Georg Nees")),
+        "{art:?}"
+    );
+    let err = call::<Value>(&mut con, "hostile.command", &["h"], &["GET", "h"]).unwrap_err();
+    assert!(error_text(&err).contains("WRONGTYPE"), "{err}");
+}
+
 /// Memory a guest keeps between calls (a static, while its instance stays
 /// warm) is never handed out again by the Rust SDK's call arena, which
 /// reuses its region after every call: each call allocates among the kept

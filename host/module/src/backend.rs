@@ -7,7 +7,6 @@
 //! checked as the calling user, as for Lua), `3` (RESP3, so replies keep their
 //! types) and, in read-only calls, `W` (every write refused by Redis itself).
 
-use pattern_runtime::bindings::pattern::engine::types::Verbatim;
 use pattern_runtime::{Backend, KeyPositions, KeyState, LogLevel, Node, Nodes};
 use redis_module::logging::RedisLogLevel;
 use redis_module::raw;
@@ -274,8 +273,11 @@ impl Backend for RedisBackend<'_> {
             return smallvec![Node::Error(call_failure(args[0]))];
         }
         let mut nodes = Nodes::new();
+        // SAFETY: `reply` is live until freed below; its bytes with it.
         unsafe {
-            flatten(reply, &mut nodes);
+            let mut len = 0usize;
+            let proto = raw::RedisModule_CallReplyProto.unwrap()(reply, &mut len);
+            crate::resp::read_reply(bytes(proto, len), &mut nodes);
             raw::RedisModule_FreeCallReply.unwrap()(reply);
         }
         nodes
@@ -411,95 +413,6 @@ fn call_failure(name: &[u8]) -> String {
         95 => format!("ERR command not allowed: '{name}' may not run inside a pattern call"),
         105 => format!("OOM '{name}' is refused when used memory > 'maxmemory'"),
         e => format!("ERR '{name}' could not run (errno {e})"),
-    }
-}
-
-/// Appends a call reply to `out` in pre-order.
-///
-/// # Safety
-/// `reply` must be a live call reply.
-unsafe fn flatten(reply: *mut raw::RedisModuleCallReply, out: &mut Nodes) {
-    let kind = raw::RedisModule_CallReplyType.unwrap()(reply) as isize;
-    let mut len = 0usize;
-    match kind {
-        raw::REDISMODULE_REPLY_STRING => {
-            let p = raw::RedisModule_CallReplyStringPtr.unwrap()(reply, &mut len);
-            let text = bytes(p, len);
-            // Status replies ("+OK") share the STRING type; the raw protocol
-            // tells them apart.
-            let mut proto_len = 0usize;
-            let proto = raw::RedisModule_CallReplyProto.unwrap()(reply, &mut proto_len);
-            if bytes(proto, proto_len).first() == Some(&b'+') {
-                out.push(Node::Status(String::from_utf8_lossy(text).into_owned()));
-            } else {
-                out.push(Node::Bulk(text.to_vec()));
-            }
-        }
-        raw::REDISMODULE_REPLY_ERROR => {
-            let p = raw::RedisModule_CallReplyStringPtr.unwrap()(reply, &mut len);
-            out.push(Node::Error(
-                String::from_utf8_lossy(bytes(p, len)).into_owned(),
-            ));
-        }
-        raw::REDISMODULE_REPLY_INTEGER => {
-            out.push(Node::Integer(raw::RedisModule_CallReplyInteger.unwrap()(
-                reply,
-            )));
-        }
-        raw::REDISMODULE_REPLY_NULL => out.push(Node::Nil),
-        raw::REDISMODULE_REPLY_BOOL => {
-            out.push(Node::Boolean(
-                raw::RedisModule_CallReplyBool.unwrap()(reply) != 0,
-            ));
-        }
-        raw::REDISMODULE_REPLY_DOUBLE => {
-            out.push(Node::Double(raw::RedisModule_CallReplyDouble.unwrap()(
-                reply,
-            )));
-        }
-        raw::REDISMODULE_REPLY_BIG_NUMBER => {
-            let p = raw::RedisModule_CallReplyBigNumber.unwrap()(reply, &mut len);
-            out.push(Node::BigNumber(
-                String::from_utf8_lossy(bytes(p, len)).into_owned(),
-            ));
-        }
-        raw::REDISMODULE_REPLY_VERBATIM_STRING => {
-            let mut format: *const c_char = ptr::null();
-            let p = raw::RedisModule_CallReplyVerbatim.unwrap()(reply, &mut len, &mut format);
-            out.push(Node::Verbatim(Verbatim {
-                format: String::from_utf8_lossy(bytes(format, 3)).into_owned(),
-                text: bytes(p, len).to_vec(),
-            }));
-        }
-        raw::REDISMODULE_REPLY_ARRAY | raw::REDISMODULE_REPLY_SET => {
-            let n = raw::RedisModule_CallReplyLength.unwrap()(reply);
-            out.push(if kind == raw::REDISMODULE_REPLY_SET {
-                Node::Set(n as u32)
-            } else {
-                Node::Array(n as u32)
-            });
-            for i in 0..n {
-                let element = if kind == raw::REDISMODULE_REPLY_SET {
-                    raw::RedisModule_CallReplySetElement.unwrap()(reply, i)
-                } else {
-                    raw::RedisModule_CallReplyArrayElement.unwrap()(reply, i)
-                };
-                flatten(element, out);
-            }
-        }
-        raw::REDISMODULE_REPLY_MAP => {
-            let n = raw::RedisModule_CallReplyLength.unwrap()(reply);
-            out.push(Node::Map(n as u32));
-            for i in 0..n {
-                let (mut key, mut value) = (ptr::null_mut(), ptr::null_mut());
-                raw::RedisModule_CallReplyMapElement.unwrap()(reply, i, &mut key, &mut value);
-                flatten(key, out);
-                flatten(value, out);
-            }
-        }
-        other => out.push(Node::Error(format!(
-            "ERR reply type {other} is not supported"
-        ))),
     }
 }
 
