@@ -330,7 +330,9 @@ impl Backend for RedisBackend<'_> {
 
     fn key_state(&mut self, key: &[u8]) -> Option<KeyState> {
         let get_abs_expire = unsafe { raw::RedisModule_GetAbsExpire }?;
-        let name = create_string(key);
+        // A declared key is looked up by the caller's own string object.
+        let declared = self.key_string(key);
+        let name = declared.unwrap_or_else(|| create_string(key));
         let state = unsafe {
             let handle = raw::RedisModule_OpenKey.unwrap()(
                 self.ctx.ctx,
@@ -351,7 +353,9 @@ impl Backend for RedisBackend<'_> {
             if !handle.is_null() {
                 raw::RedisModule_CloseKey.unwrap()(handle);
             }
-            raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), name);
+            if declared.is_none() {
+                raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), name);
+            }
             state
         };
         Some(state)
