@@ -277,7 +277,7 @@ impl Backend for RedisBackend<'_> {
         unsafe {
             let mut len = 0usize;
             let proto = raw::RedisModule_CallReplyProto.unwrap()(reply, &mut len);
-            crate::resp::read_reply(bytes(proto, len), &mut nodes);
+            pattern_runtime::resp::read_reply(bytes(proto, len), &mut nodes);
             raw::RedisModule_FreeCallReply.unwrap()(reply);
         }
         nodes

@@ -7,7 +7,6 @@
 //! - [`commands`]: one file per command family (load, call, admin).
 //! - [`registry`]: the engine and the loaded libraries (main thread only).
 //! - [`backend`]: `RedisModule_Call` behind the runtime's `Backend` trait.
-//! - [`resp`]: reads a command's reply from the RESP3 bytes Redis wrote.
 //! - [`reply`]: writes a reply tree to the client.
 //! - [`persistence`]: libraries in RDB aux data, so they survive restarts and
 //!   reach replicas on full sync; `PATTERN.LOAD` and `PATTERN.DELETE` are
@@ -25,7 +24,6 @@ pub mod config;
 pub mod persistence;
 pub mod registry;
 pub mod reply;
-pub mod resp;
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     #[cfg(not(test))]

@@ -7,6 +7,7 @@
 //! - [`reply_tree`]: reply validation and typed decoding of any node list.
 //! - [`call_request`]: parsing `PATTERN.CALL <lib>.<fn> numkeys ...`.
 //! - [`packed_reply`]: reading any bytes as a guest's packed reply.
+//! - [`resp_reply`]: reading any bytes as Redis's RESP3 reply to a command.
 //! - [`component`]: validating and loading any bytes as a component.
 
 use crate::reply::{self, Cursor};
@@ -106,6 +107,16 @@ pub fn packed_reply(data: &[u8]) {
         assert!(nodes.len() <= data.len());
         let strings: usize = nodes.iter().map(reply::string_bytes).sum();
         assert!(strings <= data.len());
+    }
+}
+
+/// Reading any bytes as a command's RESP3 reply never panics, and what it
+/// gives is one well-formed tree, or one error node for bytes it refuses.
+pub fn resp_reply(data: &[u8]) {
+    let mut nodes = crate::Nodes::new();
+    crate::resp::read_reply(data, &mut nodes);
+    if let Err(why) = reply::validate(&nodes) {
+        panic!("{why}: {nodes:?} from {}", data.escape_ascii());
     }
 }
 

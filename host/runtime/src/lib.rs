@@ -18,6 +18,7 @@
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
 //! - [`policy`]: commands refused inside a call, and cluster hash slots.
 //! - [`request`]: parsing `PATTERN.CALL <lib>.<fn> numkeys key... arg...`.
+//! - [`resp`]: a command's reply read from the RESP3 bytes Redis wrote.
 //! - [`inline`]: the inline entry, a short request and reply passed as
 //!   numbers, with no list to allocate or free in the guest.
 //! - [`packed`]: buffers exchanged with a guest in one piece (the reply of
@@ -41,6 +42,7 @@ pub mod packed;
 pub mod policy;
 pub mod reply;
 pub mod request;
+pub mod resp;
 pub mod undo;
 pub mod wasi;
 

@@ -110,6 +110,17 @@ fn packed_reply_smoke() {
 }
 
 #[test]
+fn resp_reply_smoke() {
+    let seeds: [&[u8]; 4] = [
+        b"*2\r\n$3\r\nabc\r\n%1\r\n+k\r\n:7\r\n",
+        b"~2\r\n,1.5\r\n#t\r\n",
+        b"|1\r\n+a\r\n_\r\n=7\r\ntxt:abc\r\n",
+        b"*1\r\n*1\r\n(12345\r\n",
+    ];
+    smoke(0x5eed_0004, &seeds, 48, fuzz::resp_reply);
+}
+
+#[test]
 fn component_smoke() {
     // Where `cargo xtask components` put them: the target directory.
     let dir = std::env::var_os("CARGO_TARGET_DIR")

@@ -1,5 +1,5 @@
-//! A command's reply read from the RESP3 bytes Redis wrote for it
-//! (`RedisModule_CallReplyProto`), into the runtime's pre-order [`Nodes`].
+//! A command's reply read from the RESP3 bytes Redis wrote for it (the
+//! module passes `RedisModule_CallReplyProto`'s), into pre-order [`Nodes`].
 //!
 //! Why not `RedisModule_CallReplyType` and the other accessors: the first
 //! accessor makes Redis parse the whole reply into a tree of `CallReply`
@@ -10,10 +10,10 @@
 //!
 //! The bytes come from Redis, never from a guest; anything malformed
 //! still becomes an error node, never a panic (a panic here would abort
-//! Redis).
+//! Redis): fuzzed as [`crate::fuzz::resp_reply`].
 
-use pattern_runtime::bindings::pattern::engine::types::Verbatim;
-use pattern_runtime::{Node, Nodes};
+use crate::bindings::pattern::engine::types::Verbatim;
+use crate::{Node, Nodes};
 
 /// Deepest nesting of values read only to be dropped: attributes (RESP3
 /// `|`, metadata Redis may put before a reply, which the nodes leave out as
