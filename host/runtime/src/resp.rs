@@ -126,7 +126,7 @@ fn read_value<'a>(mut input: &'a [u8], out: &mut Nodes, depth: usize) -> Read<'a
 /// Reads `values` complete values from `input` and drops them.
 fn skip(mut input: &[u8], values: usize, depth: usize) -> Read<'_> {
     if depth >= MAX_SKIPPED_DEPTH {
-        return Err("attributes nested too deep");
+        return Err("attributes or pushes nested too deep");
     }
     let mut ignored = Nodes::new();
     for _ in 0..values {
@@ -158,9 +158,9 @@ fn length(line: &[u8]) -> Result<Option<usize>, &'static str> {
     }
 }
 
-/// The number of pairs of an attribute.
+/// The number of an attribute's pairs or of a push's values (never null).
 fn count(line: &[u8]) -> Result<usize, &'static str> {
-    length(line)?.ok_or("an attribute without length")
+    length(line)?.ok_or("an attribute or a push without length")
 }
 
 fn number<T: std::str::FromStr>(line: &[u8]) -> Result<T, &'static str> {
