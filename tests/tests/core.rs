@@ -553,7 +553,7 @@ fn nested_replies_keep_their_shape() {
 
 /// Every RESP3 type a command replies with reaches a RESP3 caller as
 /// Redis sent it, through the generic command: the module reads Redis's
-/// reply bytes itself (`host/module/src/resp.rs`), and nothing may be lost
+/// reply bytes itself (`host/runtime/src/resp.rs`), and nothing may be lost
 /// or reshaped on the way.
 #[test]
 fn the_generic_command_hands_every_reply_type_through() {

@@ -36,10 +36,11 @@ pub fn read_reply(proto: &[u8], out: &mut Nodes) {
     }
 }
 
-/// The text of an error reply missing its CRLF: Redis ends the errors it
-/// makes itself before running a command (`callReplyCreateError`) with
-/// one when it adds the dash, and this keeps the text of one that starts
-/// with a dash and has none.
+/// The text of an error reply missing its CRLF. Redis documents the errors
+/// it makes itself before running a command (`callReplyCreateError`) as
+/// either plain text, to which it adds the dash and the CRLF, or protocol
+/// that already has both; should one ever come with the dash and without
+/// the CRLF, its text still reaches the guest instead of a read error.
 fn unterminated_error(proto: &[u8]) -> Option<&[u8]> {
     let text = proto.strip_prefix(b"-")?;
     (!text.contains(&b'\r')).then_some(text)
