@@ -158,3 +158,80 @@ fn every_typed_import_encodes_and_decodes_right() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     assert_eq!(got.len(), expected.len(), "every step is checked");
 }
+
+/// `TIME` in microseconds.
+fn server_micros(con: &mut pattern_tests::redis::Connection) -> i64 {
+    let (seconds, micros): (i64, i64) = pattern_tests::redis::cmd("TIME").query(con).unwrap();
+    seconds * 1_000_000 + micros
+}
+
+/// `PATTERN.PROFILE primitives.<function> 0 args...`: the reply and the
+/// host calls it made.
+fn profile(
+    con: &mut pattern_tests::redis::Connection,
+    function: &str,
+    args: &[&str],
+) -> (Value, Value) {
+    let (reply, usage): (Value, Value) = pattern_tests::redis::cmd("PATTERN.PROFILE")
+        .arg(format!("primitives.{function}"))
+        .arg(0)
+        .arg(args)
+        .query(con)
+        .unwrap();
+    (reply, fields(&usage)["host_calls"].clone())
+}
+
+#[test]
+fn the_call_clock_comes_with_a_short_request_and_holds_for_the_call() {
+    let server = Server::start();
+    server.load("primitives");
+    let mut con = server.connection();
+    // A short request goes inline, with the clock word; a long one (past
+    // the 112 bytes of the inline entry) as one buffer, without.
+    let long = "x".repeat(200);
+    for (args, imports) in [(vec![], 1), (vec![long.as_str()], 2)] {
+        let before = server_micros(&mut con);
+        let (reply, host_calls) = profile(&mut con, "clock", &args);
+        let after = server_micros(&mut con);
+        let Value::Array(read) = reply else {
+            panic!("{reply:?}")
+        };
+        let [Value::Int(first), Value::Int(second), Value::Int(live)] = read[..] else {
+            panic!("{read:?}")
+        };
+        assert_eq!(first, second, "one clock for the whole call");
+        assert!(
+            before <= first && first <= live && live <= after,
+            "TIME {before} <= call clock {first} <= time import {live} <= TIME {after}"
+        );
+        // The clock word costs no import: only the `time` import remains
+        // (and, without it, the SDK's one read).
+        assert_eq!(host_calls, Value::Int(imports), "{args:?}");
+    }
+}
+
+#[test]
+fn the_guest_generator_seeds_once_from_the_host() {
+    let server = Server::start();
+    server.load("primitives");
+    let mut con = server.connection();
+    let mut draws = Vec::new();
+    for seeds in [1, 0, 0] {
+        let (reply, host_calls) = profile(&mut con, "random", &[]);
+        assert_eq!(host_calls, Value::Int(seeds), "random-bytes for a seed");
+        let Value::Array(pair) = reply else {
+            panic!("{reply:?}")
+        };
+        for draw in pair {
+            let Value::BulkString(bytes) = draw else {
+                panic!("{draw:?}")
+            };
+            assert_eq!(bytes.len(), 16);
+            draws.push(bytes);
+        }
+    }
+    let mut distinct = draws.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), draws.len(), "no draw repeats: {draws:?}");
+}

@@ -8,6 +8,9 @@ use crate::bindings::pattern::engine::spill;
 use crate::reply::Sink;
 use crate::{Error, Library, Reply};
 
+/// Largest request the host sends inline: 14 words (`w14` is the clock).
+pub const INLINE_REQUEST_BYTES: usize = 14 * 8;
+
 /// Largest reply returned in the result: 8 words.
 pub const INLINE_REPLY_BYTES: usize = 8 * 8;
 
@@ -37,7 +40,15 @@ pub fn dispatch<L: Library>(request: InlineRequest) -> InlineReply {
     for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
         chunk.copy_from_slice(&word.to_le_bytes());
     }
-    let request = bytes.get(..request.len as usize).unwrap_or(&[]);
+    // An engine older than the clock word sent up to 120 bytes, the last
+    // eight in `w14`, and no clock.
+    let len = request.len as usize;
+    crate::clock::enter(if len <= INLINE_REQUEST_BYTES {
+        request.w14
+    } else {
+        0
+    });
+    let request = bytes.get(..len).unwrap_or(&[]);
     let reply = crate::packed::decode(request)
         .ok_or_else(|| Error::guest("ERR malformed inline request"))
         .and_then(|(function, keys, args)| L::call(function, keys, args));

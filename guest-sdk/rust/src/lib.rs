@@ -13,6 +13,9 @@
 //! - [`number`]: integers read straight from bytes (arguments, replies).
 //! - [`describe`]: builders for the library's self-description.
 //! - [`log`]: lines into the Redis server log.
+//! - [`random`]: random bytes from a generator in the guest, seeded by the
+//!   host.
+//! - `clock`: the server's clock as one call sees it ([`redis::now_ms`]).
 //! - [`arena`]: the guest's allocator, a per-call bump region in front of
 //!   the standard one.
 //!
@@ -32,12 +35,14 @@ pub mod bindings {
 
 pub mod arena;
 mod args;
+mod clock;
 pub mod describe;
 #[doc(hidden)]
 pub mod inline;
 pub mod number;
 #[doc(hidden)]
 pub mod packed;
+pub mod random;
 mod reply;
 
 /// Every allocation of the guest goes through the call arena (see
@@ -78,16 +83,16 @@ pub mod redis {
             .ok_or_else(|| crate::Error::Redis("ERR malformed hmget-packed reply".into()))
     }
 
-    /// The server's clock in milliseconds since the Unix epoch.
+    /// The server's clock in milliseconds since the Unix epoch, when the
+    /// call started: the same value however often a call asks (see
+    /// `clock`). [`time`] reads the clock afresh.
     pub fn now_ms() -> Result<u64, crate::Error> {
-        let t = time()?;
-        Ok(t.seconds * 1000 + t.microseconds / 1000)
+        Ok(now_us()? / 1000)
     }
 
-    /// The server's clock in microseconds since the Unix epoch.
+    /// [`now_ms`] in microseconds.
     pub fn now_us() -> Result<u64, crate::Error> {
-        let t = time()?;
-        Ok(t.seconds * 1_000_000 + t.microseconds)
+        crate::clock::now_us()
     }
 
     impl Default for SetOptions {
@@ -188,11 +193,13 @@ pub fn __dispatch<L: Library>(
     keys: Vec<Vec<u8>>,
     args: Vec<Vec<u8>>,
 ) -> Result<Vec<bindings::pattern::engine::types::Node>, Error> {
+    clock::enter(0);
     L::call(&function, keys, Args::new(args)).map(Reply::into_nodes)
 }
 
 #[doc(hidden)]
 pub fn __dispatch_packed<L: Library>(request: Vec<u8>) -> Result<Vec<u8>, Error> {
+    clock::enter(0);
     let (function, keys, args) =
         packed::decode(&request).ok_or_else(|| Error::guest("ERR malformed packed request"))?;
     L::call(function, keys, args).map(|reply| reply.packed())

@@ -14,7 +14,6 @@ use redis_module::{Context, ContextFlags};
 use smallvec::{smallvec, SmallVec};
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
-use std::time::{Duration, SystemTime};
 
 const FLAGS_READ_WRITE: &[u8] = b"!ESC3v\0";
 const FLAGS_READ_ONLY: &[u8] = b"!ESC3Wv\0";
@@ -361,12 +360,9 @@ impl Backend for RedisBackend<'_> {
         Some(state)
     }
 
-    /// The clock `TIME` reads (the system's wall clock), without the
-    /// command.
-    fn now(&self) -> Option<Duration> {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()
+    /// `TIME` reads the system's wall clock.
+    fn system_clock(&self) -> bool {
+        true
     }
 
     fn cluster_mode(&self) -> bool {

@@ -20,7 +20,7 @@ use pattern_runtime::{
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Imports per call in `import_overhead`: enough that the call's own cost
 /// is small beside them, yet far below the host-call budget.
@@ -43,10 +43,8 @@ impl Backend for NilBackend {
         Some(KeyState::Absent)
     }
 
-    fn now(&self) -> Option<Duration> {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()
+    fn system_clock(&self) -> bool {
+        true
     }
 
     fn cluster_mode(&self) -> bool {

@@ -62,10 +62,13 @@ pub trait Backend {
         None
     }
 
-    /// The server's clock (what `TIME` returns), read directly rather than
-    /// by running `TIME`. `None` when the backend cannot: `TIME` then runs.
-    fn now(&self) -> Option<std::time::Duration> {
-        None
+    /// Whether the server's clock (what `TIME` returns) is this machine's
+    /// system clock. The engine then reads it itself, without running
+    /// `TIME`: for the `time` import, and once per call for the clock word
+    /// of the guest's request (see [`crate::clock`]). Otherwise `TIME` runs
+    /// and the request carries no clock.
+    fn system_clock(&self) -> bool {
+        false
     }
 
     /// Whether Redis runs in cluster mode (keys must then share one slot).

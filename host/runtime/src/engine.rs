@@ -10,6 +10,7 @@
 use crate::bindings::exports::pattern::engine::library::BudgetRequest;
 use crate::bindings::PatternPre;
 use crate::budgets::Budgets;
+use crate::clock::WallClock;
 use crate::error::one_line;
 use crate::host::HostState;
 use crate::library::{Library, LibraryInfo};
@@ -109,6 +110,9 @@ pub(crate) struct Inner {
     linker: Linker<HostState>,
     pub(crate) config: EngineConfig,
     pub(crate) control: Arc<CallControl>,
+    /// The wall clock a call's guest is given (see [`crate::clock`]),
+    /// refreshed by the ticker thread.
+    pub(crate) clock: Arc<WallClock>,
 }
 
 impl Engine {
@@ -148,13 +152,15 @@ impl Engine {
             .map_err(|e| one_line(&e))?;
         crate::inline::add_to_linker(&mut linker).map_err(|e| one_line(&e))?;
         crate::wasi::add_to_linker(&mut linker).map_err(|e| one_line(&e))?;
-        start_ticker(&engine);
+        let clock = Arc::new(WallClock::new());
+        start_ticker(&engine, clock.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 config,
                 control: Arc::default(),
+                clock,
             }),
         })
     }
@@ -278,14 +284,19 @@ fn check_key_prefixes(prefixes: &[String]) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn start_ticker(engine: &wasmtime::Engine) {
+/// Ticks the epoch (deadlines) and refreshes the wall clock every
+/// [`EPOCH_TICK_MS`].
+fn start_ticker(engine: &wasmtime::Engine, clock: Arc<WallClock>) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("pattern-epoch".into())
         .spawn(move || loop {
             std::thread::sleep(Duration::from_millis(EPOCH_TICK_MS));
             match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
+                Some(engine) => {
+                    engine.increment_epoch();
+                    clock.refresh();
+                }
                 None => break,
             }
         })

@@ -1189,8 +1189,11 @@ impl redis::Host for HostState {
 
     fn time(&mut self) -> R<ServerTime> {
         let (_, backend) = self.scope()?;
-        if let Some(now) = backend.now() {
+        if backend.system_clock() {
             self.charge()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_err(|_| GuestError::Redis("ERR the system clock reads before 1970".into()))?;
             return Ok(ServerTime {
                 seconds: now.as_secs(),
                 microseconds: u64::from(now.subsec_micros()),

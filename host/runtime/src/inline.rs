@@ -1,7 +1,8 @@
 //! The inline entry (`inline.call` and its `spill` import, in
 //! `wit/engine.wit`): a request of up to [`INLINE_REQUEST_BYTES`] crosses
-//! into the guest as plain numbers, and a reply of up to
-//! [`INLINE_REPLY_BYTES`] comes back the same way.
+//! into the guest as plain numbers, with the server's clock beside it (see
+//! [`crate::clock`]), and a reply of up to [`INLINE_REPLY_BYTES`] comes back
+//! the same way.
 //!
 //! Why: a `list` parameter is written into the guest through its
 //! `cabi_realloc` and a `list` result is freed by its post-return function:
@@ -16,9 +17,10 @@ use wasmtime::component::{ComponentType, Lift, Linker, Lower};
 use wasmtime::StoreContextMut;
 
 /// Largest request passed inline: the canonical ABI passes at most 16 flat
-/// parameters, here the length and 15 words. A function name, two keys and
-/// two short arguments fit; a longer request takes `packed.call`.
-pub const INLINE_REQUEST_BYTES: usize = 15 * 8;
+/// parameters, here the length, 14 words of request and the clock word. A
+/// function name, two keys and two short arguments fit; a longer request
+/// takes `packed.call`.
+pub const INLINE_REQUEST_BYTES: usize = 14 * 8;
 
 /// Largest reply returned inline (8 words): an integer, a nil, a short
 /// string or an array of a few integers. A longer one, or an error, goes
@@ -69,11 +71,13 @@ pub struct InlineReply {
 }
 
 impl InlineRequest {
-    /// The request in words, or `None` when it is too long to go inline.
-    pub fn new(request: &[u8]) -> Option<Self> {
+    /// The request in words, with the server's clock at the call's start
+    /// (`clock_us`, microseconds since the Unix epoch, 0 when unknown) in
+    /// the last; `None` when the request is too long to go inline.
+    pub fn new(request: &[u8], clock_us: u64) -> Option<Self> {
         let mut bytes = [0; INLINE_REQUEST_BYTES];
         bytes.get_mut(..request.len())?.copy_from_slice(request);
-        let [w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14] = words(&bytes);
+        let [w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13] = words(&bytes);
         Some(Self {
             len: request.len() as u32,
             w0,
@@ -90,7 +94,7 @@ impl InlineRequest {
             w11,
             w12,
             w13,
-            w14,
+            w14: clock_us,
         })
     }
 }
@@ -199,18 +203,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn requests_go_inline_up_to_fifteen_words() {
+    fn requests_go_inline_up_to_fourteen_words_and_the_clock() {
         let request: Vec<u8> = (1..=INLINE_REQUEST_BYTES as u8).collect();
-        let inline = InlineRequest::new(&request).unwrap();
-        assert_eq!(inline.len, 120);
+        let clock = 1_764_000_000_123_456;
+        let inline = InlineRequest::new(&request, clock).unwrap();
+        assert_eq!(inline.len, 112);
         assert_eq!(inline.w0, u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
         assert_eq!(
-            inline.w14,
-            u64::from_le_bytes([113, 114, 115, 116, 117, 118, 119, 120])
+            inline.w13,
+            u64::from_le_bytes([105, 106, 107, 108, 109, 110, 111, 112])
         );
-        let short = InlineRequest::new(b"abc").unwrap();
-        assert_eq!((short.len, short.w0, short.w1), (3, 0x63_62_61, 0));
-        assert!(InlineRequest::new(&[0; INLINE_REQUEST_BYTES + 1]).is_none());
+        assert_eq!(inline.w14, clock);
+        let short = InlineRequest::new(b"abc", 0).unwrap();
+        assert_eq!(
+            (short.len, short.w0, short.w1, short.w14),
+            (3, 0x63_62_61, 0, 0)
+        );
+        assert!(InlineRequest::new(&[0; INLINE_REQUEST_BYTES + 1], clock).is_none());
     }
 
     #[test]

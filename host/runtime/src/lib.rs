@@ -13,6 +13,8 @@
 //! - [`undo`]: the undo log that makes every call all-or-nothing.
 //! - [`wasi`]: the minimal WASI that JS, Python and C guests import (clocks,
 //!   random, stdout/stderr into the call's log; no files, network or env).
+//! - [`clock`]: the wall clock at a call's start, given to the guest with
+//!   its request.
 //! - [`backend`]: the trait the Redis module implements to run commands.
 //! - [`command`]: a command being built by an import: arguments, keys, writes.
 //! - [`reply`]: the flattened reply tree, its validation and typed decoding.
@@ -30,6 +32,7 @@
 pub mod backend;
 pub mod bindings;
 pub mod budgets;
+pub mod clock;
 pub mod command;
 pub mod engine;
 pub mod error;

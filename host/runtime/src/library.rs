@@ -336,7 +336,14 @@ impl Library {
         // Built only for a guest with the inline entry: for the others the
         // buffer holds no request of this call.
         let request = match entry.inline {
-            Some(_) => InlineRequest::new(&self.request),
+            Some(_) => {
+                let clock_us = if backend.system_clock() {
+                    self.engine.inner.clock.micros_at(declarations.started)
+                } else {
+                    0
+                };
+                InlineRequest::new(&self.request, clock_us)
+            }
             None => None,
         };
         let (outcome, record) = match (entry.inline, request, entry.general) {

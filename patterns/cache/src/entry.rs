@@ -159,10 +159,9 @@ impl Write {
     }
 }
 
-/// Eight bytes from the host's CSPRNG.
+/// Eight random bytes (the SDK's generator, seeded by the host's CSPRNG).
 pub fn random8() -> Result<[u8; 8], Error> {
-    let bytes = redis::random_bytes(8)?;
-    bytes
-        .try_into()
-        .map_err(|_| Error::guest("ERR the host returned too few random bytes"))
+    let mut bytes = [0; 8];
+    pattern_guest::random::fill(&mut bytes)?;
+    Ok(bytes)
 }

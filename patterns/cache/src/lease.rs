@@ -15,7 +15,7 @@ use pattern_guest::redis::{self, ExpireCondition};
 use pattern_guest::{expect_keys, Args, Error, Reply};
 
 /// Bytes of randomness in a lease token (128 bits, hex-encoded).
-const LEASE_TOKEN_BYTES: u32 = 16;
+const LEASE_TOKEN_BYTES: usize = 16;
 
 /// `cache.fetch 1 <key> <lease-ms> [<refresh-factor>]` → `[state, value,
 /// lease-token, retry-ms]`:
@@ -64,7 +64,7 @@ pub fn fetch(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
 /// Records a new lease on the entry and keeps the key alive at least until
 /// the lease ends.
 fn grant(key: &[u8], entry: &Entry, now_ms: u64, lease_ms: u64) -> Result<Vec<u8>, Error> {
-    let token = hex::encode(redis::random_bytes(LEASE_TOKEN_BYTES)?).into_bytes();
+    let token = hex::encode(pattern_guest::random::bytes(LEASE_TOKEN_BYTES)?).into_bytes();
     let expiry = (now_ms + lease_ms).to_string().into_bytes();
     redis::hset(
         key,

@@ -59,7 +59,7 @@ pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
     };
     let outcome = decide(now, window, limit, count, oldest);
     if outcome.allowed {
-        let nonce: String = redis::random_bytes(8)?
+        let nonce: String = pattern_guest::random::bytes(8)?
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();

@@ -85,11 +85,11 @@ impl Session {
     }
 }
 
-/// `n` bytes from the host's CSPRNG.
+/// `N` random bytes (the SDK's generator, seeded by the host's CSPRNG).
 fn random<const N: usize>() -> Result<[u8; N], Error> {
-    redis::random_bytes(N as u32)?
-        .try_into()
-        .map_err(|_| Error::guest("ERR the host returned too few random bytes"))
+    let mut bytes = [0; N];
+    pattern_guest::random::fill(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn new_token() -> Result<String, Error> {

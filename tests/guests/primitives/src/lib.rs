@@ -2,6 +2,9 @@
 //! every typed import on the declared keys and returns what each returned,
 //! as a map from a step's name to its result, so a test can check each
 //! import's encoding and decoding against real Redis.
+//! - `primitives.clock 0 [arg...]`: the SDK's call clock read twice, then
+//!   the `time` import, each in microseconds.
+//! - `primitives.random 0`: two 16-byte draws of the SDK's generator.
 
 use pattern_guest::describe::{function, library, LibraryInfo};
 use pattern_guest::redis::*;
@@ -417,22 +420,45 @@ impl Library for Primitives {
         library(
             "primitives",
             "1",
-            vec![function(
-                "run",
-                "Calls every typed import; returns step name → result",
-            )
-            .key("string", "a string key")
-            .key("hash", "a hash key")
-            .key("set", "a set key")
-            .key("zset", "a sorted-set key")
-            .key("list", "a list key")
-            .key("stream", "a stream key")],
+            vec![
+                function(
+                    "run",
+                    "Calls every typed import; returns step name → result",
+                )
+                .key("string", "a string key")
+                .key("hash", "a hash key")
+                .key("set", "a set key")
+                .key("zset", "a sorted-set key")
+                .key("list", "a list key")
+                .key("stream", "a stream key"),
+                function(
+                    "clock",
+                    "[now_us, now_us again, time import] in microseconds",
+                )
+                .read_only(),
+                function("random", "Two 16-byte draws of the SDK's generator").read_only(),
+            ],
         )
     }
 
     fn call(function: &str, keys: Vec<Vec<u8>>, _args: Args) -> Result<Reply, Error> {
         match function {
             "run" => run(&keys),
+            "clock" => {
+                let first = now_us()?;
+                let second = now_us()?;
+                let live = time()?;
+                let live = live.seconds * 1_000_000 + live.microseconds;
+                Ok(Reply::Array(
+                    [first, second, live]
+                        .map(|us| Reply::Int(us as i64))
+                        .to_vec(),
+                ))
+            }
+            "random" => Ok(Reply::Array(vec![
+                Reply::Bulk(pattern_guest::random::bytes(16)?),
+                Reply::Bulk(pattern_guest::random::bytes(16)?),
+            ])),
             other => Err(Error::guest(format!("ERR unknown function '{other}'"))),
         }
     }
