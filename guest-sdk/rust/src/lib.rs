@@ -76,8 +76,12 @@ pub mod redis {
     /// HMGET, as the WIT's `hmget` (the values of `fields`, `None` for
     /// each one the hash lacks), through `hmget-packed`: the fields and
     /// the values cross as one buffer each instead of one crossing per
-    /// string.
-    pub fn hmget(key: &[u8], fields: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, crate::Error> {
+    /// string. The fields may be borrowed (`&[&[u8]]`): a library's
+    /// constant field names need no copies.
+    pub fn hmget<F: AsRef<[u8]>>(
+        key: &[u8],
+        fields: &[F],
+    ) -> Result<Vec<Option<Vec<u8>>>, crate::Error> {
         let values = hmget_packed(key, &crate::packed::list(fields))?;
         crate::packed::values(&values, fields.len())
             .ok_or_else(|| crate::Error::Redis("ERR malformed hmget-packed reply".into()))

@@ -34,7 +34,7 @@ fn text(bytes: &[u8]) -> Option<&str> {
 }
 
 /// `items` as one buffer: their count, then each as its length and bytes.
-pub fn list(items: &[Vec<u8>]) -> Vec<u8> {
+pub fn list<T: AsRef<[u8]>>(items: &[T]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + items_size(items));
     out.extend_from_slice(&length(items.len()));
     put_items(&mut out, items);
@@ -42,13 +42,14 @@ pub fn list(items: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Bytes `items` take in a list, without its count.
-pub(crate) fn items_size(items: &[Vec<u8>]) -> usize {
-    items.iter().map(|item| 4 + item.len()).sum()
+pub(crate) fn items_size<T: AsRef<[u8]>>(items: &[T]) -> usize {
+    items.iter().map(|item| 4 + item.as_ref().len()).sum()
 }
 
 /// Appends each of `items` as its length and bytes.
-pub(crate) fn put_items(out: &mut Vec<u8>, items: &[Vec<u8>]) {
+pub(crate) fn put_items<T: AsRef<[u8]>>(out: &mut Vec<u8>, items: &[T]) {
     for item in items {
+        let item = item.as_ref();
         out.extend_from_slice(&length(item.len()));
         out.extend_from_slice(item);
     }

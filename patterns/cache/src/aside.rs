@@ -18,8 +18,7 @@ pub fn get(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
         }
     };
     args.expect_count(0, 0, "no arguments")?;
-    let fields = [b"v".to_vec(), b"exp".to_vec()];
-    let [value, expiry]: [Option<Vec<u8>>; 2] = redis::hmget(key, &fields)?
+    let [value, expiry]: [Option<Vec<u8>>; 2] = redis::hmget(key, &[b"v".as_slice(), b"exp"])?
         .try_into()
         .map_err(|_| Error::guest("ERR HMGET returned a wrong number of fields"))?;
     let now = redis::now_ms()?;

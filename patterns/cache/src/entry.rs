@@ -39,8 +39,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn load(key: &[u8]) -> Result<Entry, Error> {
-        let fields: Vec<Vec<u8>> = FIELDS.iter().map(|f| f.to_vec()).collect();
-        let values = redis::hmget(key, &fields)?;
+        let values = redis::hmget(key, &FIELDS)?;
         let exists = values.iter().any(Option::is_some);
         let mut values = values.into_iter();
         let mut next = || values.next().flatten().filter(|v| !v.is_empty());

@@ -83,7 +83,7 @@ pub fn call(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
         refill_per_second: rate,
     };
     let now = redis::now_ms()?;
-    let stored = redis::hmget(key, &[b"tokens".to_vec(), b"ts".to_vec()])?;
+    let stored = redis::hmget(key, &[b"tokens".as_slice(), b"ts"])?;
     let outcome = take(bucket, now, parse_state(&stored), cost);
     if outcome.allowed {
         let state = [

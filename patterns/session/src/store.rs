@@ -98,8 +98,7 @@ fn new_token() -> Result<String, Error> {
 
 /// Reads a session: `None` when the key does not exist.
 fn load(key: &[u8]) -> Result<Option<Session>, Error> {
-    let fields =
-        [DATA, USER, INDEX, CREATED, DEADLINE, IDLE_MS, ENC].map(|f| f.as_bytes().to_vec());
+    let fields = [DATA, USER, INDEX, CREATED, DEADLINE, IDLE_MS, ENC];
     let values = redis::hmget(key, &fields)?;
     if values.iter().all(Option::is_none) {
         return Ok(None);
