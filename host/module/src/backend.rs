@@ -360,6 +360,25 @@ impl Backend for RedisBackend<'_> {
         Some(state)
     }
 
+    /// `RedisModule_KeyExists`: a lookup without opening the key (no
+    /// handle to allocate and free, no expiry to read), as for `key_state`
+    /// not an access (LRU/LFU).
+    fn key_exists(&mut self, key: &[u8]) -> Option<bool> {
+        let Some(exists) = (unsafe { raw::RedisModule_KeyExists }) else {
+            return self.key_state(key).map(KeyState::exists);
+        };
+        let declared = self.key_string(key);
+        let name = declared.unwrap_or_else(|| create_string(key));
+        // SAFETY: the context is the calling client's, valid for the call;
+        // `name` is a live string object.
+        let found = unsafe { exists(self.ctx.ctx, name) } != 0;
+        if declared.is_none() {
+            // SAFETY: created above and not used after.
+            unsafe { raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), name) };
+        }
+        Some(found)
+    }
+
     /// `TIME` reads the system's wall clock.
     fn system_clock(&self) -> bool {
         true

@@ -42,6 +42,12 @@ pub enum KeyState {
     },
 }
 
+impl KeyState {
+    pub fn exists(self) -> bool {
+        matches!(self, KeyState::Present { .. })
+    }
+}
+
 /// Runs Redis commands for one call.
 pub trait Backend {
     /// Runs `args[0]` with the rest as arguments, atomically inside the call,
@@ -60,6 +66,13 @@ pub trait Backend {
     /// `DUMP` and `PEXPIRETIME`.
     fn key_state(&mut self, _key: &[u8]) -> Option<KeyState> {
         None
+    }
+
+    /// Whether `key` exists, looked up directly: all the undo log needs
+    /// before an increment, which a backend may answer more cheaply than
+    /// [`Self::key_state`] (no expiry to read). `None` when it cannot.
+    fn key_exists(&mut self, key: &[u8]) -> Option<bool> {
+        self.key_state(key).map(KeyState::exists)
     }
 
     /// Whether the server's clock (what `TIME` returns) is this machine's

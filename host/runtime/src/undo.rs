@@ -103,9 +103,9 @@ impl UndoLog {
             return Ok(None);
         }
         match effect {
-            Effect::Increments(_) => match backend.key_state(key) {
-                Some(KeyState::Present { .. }) => Ok(Some(effect)),
-                Some(KeyState::Absent) => {
+            Effect::Increments(_) => match backend.key_exists(key) {
+                Some(true) => Ok(Some(effect)),
+                Some(false) => {
                     self.saved.push((key.to_vec(), Saved::Absent));
                     Ok(None)
                 }
