@@ -630,7 +630,23 @@ pub fn run(args: &[String]) -> Result<()> {
             show(ratio)
         );
     }
-    resident_memory(&mut con, server_pid)?;
+    {
+        // On a Redis of its own, every thread on one CPU: wasmtime then
+        // compiles on one thread instead of one per CPU, whose allocator
+        // caches (each compiling thread's own, which `MEMORY PURGE` does
+        // not empty) moved a library's figure by up to 2 MiB between loads
+        // (BENCHMARKS.md, eleventh pass). The library's own memory (its
+        // code, heap and warm instance) is the same either way.
+        let one_cpu = Launcher {
+            wrapper: match pinning() {
+                Some(_) => vec!["taskset".into(), "-c".into(), REDIS_CPU.into()],
+                None => Vec::new(),
+            },
+            ..Launcher::default()
+        };
+        let (fresh, _, mut fresh_con) = start_redis_under(&module, &[], &one_cpu)?;
+        resident_memory(&mut fresh_con, fresh.0.id())?;
+    }
     // Loading a large component compiles it on Redis's background threads
     // while the main thread answers: the sections below measure that with
     // the main thread free to use every CPU.
@@ -725,11 +741,11 @@ fn languages(port: u16, con: &mut redis::Connection, requests: u32) -> Result<()
 /// Loads per library in `resident_memory`, of which the median counts: a
 /// load can coincide with memory that is not its own (a background
 /// thread's late allocations or frees), one way or the other.
-const MEMORY_SAMPLES: usize = 3;
+const MEMORY_SAMPLES: usize = 5;
 
-/// Each library's resident memory with its warm instance: Redis's RSS
-/// after loading the library (compiled code, description, warm instance)
-/// minus before, on an emptied keyspace (keys expiring meanwhile moved the
+/// Each library's resident memory with its warm instance, on a Redis that
+/// has served no traffic and runs on one CPU: Redis's RSS after loading the library (compiled
+/// code, description, warm instance) minus before, on an emptied keyspace (keys expiring meanwhile moved the
 /// figures), each read after `MEMORY PURGE` so that the allocator's freed
 /// pages (the compiler's garbage) are given back first, the median of
 /// [`MEMORY_SAMPLES`] loads; beside it the heap the library holds
