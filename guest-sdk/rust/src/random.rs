@@ -40,11 +40,16 @@ pub fn bytes(len: usize) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// `N` random bytes, as an array (a key, a nonce, a token).
+pub fn array<const N: usize>() -> Result<[u8; N], Error> {
+    let mut out = [0; N];
+    fill(&mut out)?;
+    Ok(out)
+}
+
 /// A random u64.
 pub fn u64() -> Result<u64, Error> {
-    let mut out = [0; 8];
-    fill(&mut out)?;
-    Ok(u64::from_le_bytes(out))
+    array().map(u64::from_le_bytes)
 }
 
 /// A seed from the host's generator.

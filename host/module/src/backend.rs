@@ -140,6 +140,23 @@ impl<'a> RedisBackend<'a> {
         let at = self.keys.iter().position(|key| *key == arg)?;
         self.key_strings.get(at).copied()
     }
+
+    /// `look(key as a string object)`: a declared key's own object, else a
+    /// new one freed afterwards.
+    fn with_key_name<T>(
+        &self,
+        key: &[u8],
+        look: impl FnOnce(*mut raw::RedisModuleString) -> T,
+    ) -> T {
+        let declared = self.key_string(key);
+        let name = declared.unwrap_or_else(|| create_string(key));
+        let found = look(name);
+        if declared.is_none() {
+            // SAFETY: created above and not used after.
+            unsafe { raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), name) };
+        }
+        found
+    }
 }
 
 /// Most arguments a command keeps on the stack; longer ones spill to the heap.
@@ -329,10 +346,9 @@ impl Backend for RedisBackend<'_> {
 
     fn key_state(&mut self, key: &[u8]) -> Option<KeyState> {
         let get_abs_expire = unsafe { raw::RedisModule_GetAbsExpire }?;
-        // A declared key is looked up by the caller's own string object.
-        let declared = self.key_string(key);
-        let name = declared.unwrap_or_else(|| create_string(key));
-        let state = unsafe {
+        // SAFETY: the context is the calling client's, valid for the call;
+        // `name` is a live string object and the key handle is closed here.
+        let state = self.with_key_name(key, |name| unsafe {
             let handle = raw::RedisModule_OpenKey.unwrap()(
                 self.ctx.ctx,
                 name,
@@ -352,11 +368,8 @@ impl Backend for RedisBackend<'_> {
             if !handle.is_null() {
                 raw::RedisModule_CloseKey.unwrap()(handle);
             }
-            if declared.is_none() {
-                raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), name);
-            }
             state
-        };
+        });
         Some(state)
     }
 
@@ -367,16 +380,9 @@ impl Backend for RedisBackend<'_> {
         let Some(exists) = (unsafe { raw::RedisModule_KeyExists }) else {
             return self.key_state(key).map(KeyState::exists);
         };
-        let declared = self.key_string(key);
-        let name = declared.unwrap_or_else(|| create_string(key));
         // SAFETY: the context is the calling client's, valid for the call;
         // `name` is a live string object.
-        let found = unsafe { exists(self.ctx.ctx, name) } != 0;
-        if declared.is_none() {
-            // SAFETY: created above and not used after.
-            unsafe { raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), name) };
-        }
-        Some(found)
+        Some(self.with_key_name(key, |name| unsafe { exists(self.ctx.ctx, name) } != 0))
     }
 
     /// `TIME` reads the system's wall clock.

@@ -1,7 +1,7 @@
 //! Cache-aside: `get`, `set` (also write-through with VERSION), `invalidate`,
 //! `stats`, and `xfetch`.
 
-use crate::entry::{random8, Entry, Write, WRITE_USAGE};
+use crate::entry::{Entry, Write, WRITE_USAGE};
 use crate::{entry_and_tags, policy, tags};
 use pattern_guest::redis;
 use pattern_guest::{expect_keys, Args, Error, Reply};
@@ -119,7 +119,7 @@ pub fn xfetch(keys: &[Vec<u8>], args: &Args) -> Result<Reply, Error> {
             entry.delta_ms,
             beta,
             entry.expiry_ms,
-            policy::unit_interval(random8()?),
+            policy::unit_interval(pattern_guest::random::array()?),
         );
     Ok(Reply::Array(vec![
         entry.value.into(),

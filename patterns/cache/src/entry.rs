@@ -136,7 +136,7 @@ impl Write {
     /// Stores `value` at `key` as of `now_ms`, dropping any lease. Returns
     /// the key's TTL in ms.
     pub fn store(&self, key: &[u8], value: &[u8], now_ms: u64) -> Result<u64, Error> {
-        let u = policy::unit_interval(random8()?);
+        let u = policy::unit_interval(pattern_guest::random::array()?);
         let ttl = policy::jittered_ttl(self.ttl_ms, self.jitter, u);
         let number = |n: u64| n.to_string().into_bytes();
         let pairs = vec![
@@ -156,11 +156,4 @@ impl Write {
         redis::pexpire(key, key_ttl as i64, ExpireCondition::Always)?;
         Ok(key_ttl)
     }
-}
-
-/// Eight random bytes (the SDK's generator, seeded by the host's CSPRNG).
-pub fn random8() -> Result<[u8; 8], Error> {
-    let mut bytes = [0; 8];
-    pattern_guest::random::fill(&mut bytes)?;
-    Ok(bytes)
 }

@@ -14,7 +14,7 @@ use crate::expiry::{self, DEFAULT_ABSOLUTE_SECONDS, DEFAULT_IDLE_SECONDS};
 use crate::options::{Options, ABSOLUTE, EXCEPT, IDLE, KEY};
 use crate::token::{self, TOKEN_BYTES};
 use pattern_guest::redis::{self, ExpireCondition};
-use pattern_guest::{expect_keys, Args, Error, Reply};
+use pattern_guest::{expect_keys, random, Args, Error, Reply};
 use std::borrow::Cow;
 
 const DATA: &str = "data";
@@ -79,21 +79,14 @@ impl Session {
         self.encrypted = key.is_some();
         self.data = match key {
             None => data.to_vec(),
-            Some(key) => crypto::seal(key, &random()?, &self.associated_data(), data),
+            Some(key) => crypto::seal(key, &random::array()?, &self.associated_data(), data),
         };
         Ok(())
     }
 }
 
-/// `N` random bytes (the SDK's generator, seeded by the host's CSPRNG).
-fn random<const N: usize>() -> Result<[u8; N], Error> {
-    let mut bytes = [0; N];
-    pattern_guest::random::fill(&mut bytes)?;
-    Ok(bytes)
-}
-
 fn new_token() -> Result<String, Error> {
-    Ok(token::encode(&random::<TOKEN_BYTES>()?))
+    Ok(token::encode(&random::array::<TOKEN_BYTES>()?))
 }
 
 /// Reads a session: `None` when the key does not exist.
