@@ -23,6 +23,7 @@ pub const TEST_GUESTS: &[(&str, &str)] = &[
     ("test-guest-confined", "confined"),
     ("test-guest-other-world", "other-world"),
     ("test-guest-primitives", "primitives"),
+    ("test-guest-raw-abi", "raw-abi"),
 ];
 
 pub fn workspace_root() -> PathBuf {

@@ -209,6 +209,7 @@ async fn library(state: &AppState, name: &str) -> Result<Json> {
         "library_version": described.get("library_version"),
         "key_prefixes": described.get("key_prefixes"),
         "budgets": described.get("budgets"),
+        "entry": described.get("entry"),
         "versions": versions,
         "functions": functions,
     }))

@@ -2,12 +2,14 @@
 //! [FUEL <n>] [MEMORY_MB <mib>] [MAX_HOST_CALLS <n>] [MAX_REPLY_BYTES <n>]
 //! [CEILING_DEADLINE_MS <ms>] [CEILING_FUEL <n>] [CEILING_MEMORY_MB <mib>]
 //! [CEILING_HOST_CALLS <n>] [CEILING_REPLY_BYTES <n>]
-//! [ALL_OR_NOTHING yes|no] [VERSIONS_KEPT <n>]`: the per-call budgets of a
+//! [ALL_OR_NOTHING yes|no] [DIRECT_CALLS yes|no] [VERSIONS_KEPT <n>]`: the
+//! per-call budgets of a
 //! library that asks for none, the most a library may ask for (each ceiling
 //! defaults to a named constant of `pattern_runtime::limits`, raised to its
 //! default where that is higher; a ceiling below its default is refused),
-//! whether failed calls are undone (yes; no only to measure its cost), and
-//! the versions kept.
+//! whether failed calls are undone (yes; no only to measure its cost),
+//! whether libraries may run on the direct path (yes; no to measure it and
+//! test both paths), and the versions kept.
 
 use crate::registry::{DEFAULT_VERSIONS_KEPT, MAX_VERSIONS_KEPT};
 use pattern_runtime::budgets::BUDGETS;
@@ -23,7 +25,7 @@ pub struct ModuleConfig {
 }
 
 /// The arguments that are not a budget or a ceiling.
-const OTHER_ARGUMENTS: &str = "ALL_OR_NOTHING, VERSIONS_KEPT";
+const OTHER_ARGUMENTS: &str = "ALL_OR_NOTHING, DIRECT_CALLS, VERSIONS_KEPT";
 
 /// Every argument's name, for the error of an unknown one.
 fn known() -> String {
@@ -38,6 +40,15 @@ fn known() -> String {
 pub fn parse(args: &[RedisString]) -> Result<ModuleConfig, String> {
     let words: Vec<String> = args.iter().map(RedisString::to_string_lossy).collect();
     parse_words(&words)
+}
+
+/// A switch's value: yes or no, in any case.
+fn yes_or_no(name: &str, value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("{name} must be yes or no, got '{value}'")),
+    }
 }
 
 fn parse_words(words: &[String]) -> Result<ModuleConfig, String> {
@@ -67,13 +78,8 @@ fn parse_words(words: &[String]) -> Result<ModuleConfig, String> {
             continue;
         }
         match upper.as_str() {
-            "ALL_OR_NOTHING" => {
-                config.all_or_nothing = match value.to_ascii_lowercase().as_str() {
-                    "yes" => true,
-                    "no" => false,
-                    _ => return Err(format!("ALL_OR_NOTHING must be yes or no, got '{value}'")),
-                }
-            }
+            "ALL_OR_NOTHING" => config.all_or_nothing = yes_or_no(&upper, value)?,
+            "DIRECT_CALLS" => config.direct_calls = yes_or_no(&upper, value)?,
             "VERSIONS_KEPT" => {
                 versions_kept = value
                     .parse()
@@ -129,6 +135,8 @@ mod tests {
             "4096",
             "ALL_OR_NOTHING",
             "no",
+            "DIRECT_CALLS",
+            "No",
         ])
         .unwrap();
         let budgets = config.engine.budgets;
@@ -139,6 +147,8 @@ mod tests {
         assert_eq!(budgets.max_reply_bytes, 4096);
         assert!(!config.engine.all_or_nothing);
         assert!(parse(&[]).unwrap().engine.all_or_nothing);
+        assert!(!config.engine.direct_calls);
+        assert!(parse(&[]).unwrap().engine.direct_calls);
         assert_eq!(parse(&[]).unwrap().versions_kept, DEFAULT_VERSIONS_KEPT);
         for bad in [
             &["VERSIONS_KEPT", "0"][..],
@@ -151,6 +161,7 @@ mod tests {
             &["MAX_HOST_CALLS", "-1"],
             &["MAX_REPLY_BYTES", "0"],
             &["ALL_OR_NOTHING", "maybe"],
+            &["DIRECT_CALLS", "sometimes"],
             &["CEILING_DEADLINE_MS", "soon"],
             &["CEILING_DEADLINE_MS", "100"],
             &["CEILING_FUEL", "10"],

@@ -63,6 +63,10 @@ pub struct EngineConfig {
     /// its partial writes, as a Lua script does: only for measuring what
     /// all-or-nothing costs.
     pub all_or_nothing: bool,
+    /// Run the libraries that allow it on the direct path (the default; see
+    /// [`crate::direct`]). Off, every library runs through its component:
+    /// for measuring the path and testing both.
+    pub direct_calls: bool,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +75,7 @@ impl Default for EngineConfig {
             budgets: Budgets::DEFAULTS,
             ceilings: Budgets::DEFAULTS.default_ceilings(),
             all_or_nothing: true,
+            direct_calls: true,
         }
     }
 }
@@ -108,6 +113,8 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) engine: wasmtime::Engine,
     linker: Linker<HostState>,
+    /// The direct path's imports; None when the operator turned it off.
+    direct_linker: Option<wasmtime::Linker<HostState>>,
     pub(crate) config: EngineConfig,
     pub(crate) control: Arc<CallControl>,
     /// The wall clock a call's guest is given (see [`crate::clock`]),
@@ -152,12 +159,17 @@ impl Engine {
             .map_err(|e| one_line(&e))?;
         crate::inline::add_to_linker(&mut linker).map_err(|e| one_line(&e))?;
         crate::wasi::add_to_linker(&mut linker).map_err(|e| one_line(&e))?;
+        let direct_linker = match config.direct_calls {
+            true => Some(crate::direct::linker(&engine).map_err(|e| one_line(&e))?),
+            false => None,
+        };
         let clock = Arc::new(WallClock::new());
         start_ticker(&engine, clock.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
+                direct_linker,
                 config,
                 control: Arc::default(),
                 clock,
@@ -195,8 +207,13 @@ impl Engine {
             .map_err(|e| LoadError::WorldMismatch(one_line(&e)))?;
         let pre =
             PatternPre::new(instance_pre).map_err(|e| LoadError::WorldMismatch(one_line(&e)))?;
+        let direct = self
+            .inner
+            .direct_linker
+            .as_ref()
+            .and_then(|linker| crate::direct::prepare(&self.inner.engine, linker, &bytes));
         let version = hex::encode(Sha256::digest(&bytes[..]));
-        Library::describe(self.clone(), pre, bytes, version)
+        Library::describe(self.clone(), pre, direct, bytes, version)
     }
 }
 

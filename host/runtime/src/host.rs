@@ -43,6 +43,10 @@ pub struct HostState {
     /// WASI state, built the first time the guest calls WASI (never for
     /// guests that import none): see [`crate::wasi`].
     pub(crate) wasi: Option<Box<crate::wasi::WasiState>>,
+    /// The memory and allocator of a direct instance, which its imports
+    /// read and write through (see [`crate::direct`]); None in a
+    /// component's store.
+    pub(crate) direct: Option<crate::direct::GuestMemory>,
 }
 
 /// What the host knows about the call in progress.
@@ -130,6 +134,7 @@ impl HostState {
             peak_memory: 0,
             refused_growth: None,
             wasi: None,
+            direct: None,
         }
     }
 

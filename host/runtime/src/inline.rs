@@ -99,6 +99,18 @@ impl InlineRequest {
     }
 }
 
+impl InlineRequest {
+    /// The record flattened as the canonical ABI passes it: the length,
+    /// then the words.
+    pub(crate) fn flat(&self) -> (i32, [i64; 15]) {
+        let words = [
+            self.w0, self.w1, self.w2, self.w3, self.w4, self.w5, self.w6, self.w7, self.w8,
+            self.w9, self.w10, self.w11, self.w12, self.w13, self.w14,
+        ];
+        (self.len as i32, words.map(|word| word as i64))
+    }
+}
+
 /// Where a reply of `inline.call` is.
 #[derive(Debug, PartialEq)]
 pub enum InlineOutcome {
@@ -109,20 +121,26 @@ pub enum InlineOutcome {
 }
 
 impl InlineReply {
-    /// A reply of `len` with `w0` and the other words zero.
-    #[cfg(test)]
-    pub(crate) fn for_tests(len: u32, w0: u64) -> Self {
+    /// A reply of `len` and `words`, read from the guest's memory.
+    pub(crate) fn from_words(len: u32, words: [u64; 8]) -> Self {
+        let [w0, w1, w2, w3, w4, w5, w6, w7] = words;
         Self {
             len,
             w0,
-            w1: 0,
-            w2: 0,
-            w3: 0,
-            w4: 0,
-            w5: 0,
-            w6: 0,
-            w7: 0,
+            w1,
+            w2,
+            w3,
+            w4,
+            w5,
+            w6,
+            w7,
         }
+    }
+
+    /// A reply of `len` with `w0` and the other words zero.
+    #[cfg(test)]
+    pub(crate) fn for_tests(len: u32, w0: u64) -> Self {
+        Self::from_words(len, [w0, 0, 0, 0, 0, 0, 0, 0])
     }
 
     /// Where the reply is, or why it is malformed.

@@ -23,6 +23,8 @@
 //! - [`resp`]: a command's reply read from the RESP3 bytes Redis wrote.
 //! - [`inline`]: the inline entry, a short request and reply passed as
 //!   numbers, with no list to allocate or free in the guest.
+//! - [`direct`]: the direct path, an SDK component's core module run on
+//!   its own with its imports served as core functions.
 //! - [`packed`]: buffers exchanged with a guest in one piece (the reply of
 //!   `packed.call`, the fields and values of `hmget-packed`).
 //! - [`fuzz`]: fuzz target bodies (the `fuzz/` harnesses and CI's smoke test).
@@ -34,6 +36,7 @@ pub mod bindings;
 pub mod budgets;
 pub mod clock;
 pub mod command;
+pub mod direct;
 pub mod engine;
 pub mod error;
 pub mod fuzz;

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Func, TypedFunc};
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{InstancePre, Store, Trap, UpdateDeadline};
 
 pub use crate::bindings::exports::pattern::engine::library::{
     BudgetRequest, FunctionInfo, LibraryInfo, Param,
@@ -73,13 +73,21 @@ impl FunctionStats {
 
 struct Warm {
     store: Store<HostState>,
-    instance: Pattern,
     entry: Entry,
 }
 
+/// How a call enters its instance.
+#[derive(Clone)]
+enum Entry {
+    /// Through the component.
+    Component(ComponentEntry),
+    /// The core module on its own (see [`crate::direct`]).
+    Direct(crate::direct::Entry),
+}
+
 /// The functions a call enters, type-checked once per instance.
-#[derive(Clone, Copy)]
-struct Entry {
+#[derive(Clone)]
+struct ComponentEntry {
     /// `inline.call`, when the component exports it ([`InlineFunc`]), for
     /// requests of at most
     /// [`crate::inline::INLINE_REQUEST_BYTES`].
@@ -89,13 +97,21 @@ struct Entry {
 }
 
 /// The entry for any request.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum General {
     /// `packed.call`, when the component exports it ([`PackedFunc`]): the
     /// request crosses into the guest as one buffer, the reply out as one.
     Packed(Func),
     /// `library.call` ([`ListsFunc`]): one list per key and argument.
     Lists(Func),
+    /// The direct instance's `packed.call`.
+    Direct(crate::direct::Entry),
+}
+
+/// The inline entry, through the component or direct.
+enum Inline {
+    Component(Func),
+    Direct(crate::direct::Entry),
 }
 
 /// `inline.call`: see [`crate::inline`].
@@ -131,6 +147,9 @@ const KEPT_REQUEST_CAPACITY: usize = 64 * 1024;
 pub struct Library {
     engine: Engine,
     pre: PatternPre<HostState>,
+    /// The core module linked for the direct path, when the component
+    /// allows it (see [`crate::direct`]).
+    direct: Option<InstancePre<HostState>>,
     info: LibraryInfo,
     /// The per-call budgets of this library: the operator's defaults, or
     /// what the library asked for within the operator's ceilings.
@@ -148,11 +167,12 @@ pub struct Library {
 }
 
 impl Library {
-    /// Instantiates, asks the library to describe itself and keeps the
-    /// instance warm for the first call.
+    /// Instantiates, asks the library to describe itself and keeps an
+    /// instance warm for the first call (a direct one when it can).
     pub(crate) fn describe(
         engine: Engine,
         pre: PatternPre<HostState>,
+        direct: Option<InstancePre<HostState>>,
         bytes: Arc<[u8]>,
         version: String,
     ) -> Result<Self, LoadError> {
@@ -161,26 +181,34 @@ impl Library {
             budgets: engine.config().budgets,
             key_prefixes: Arc::new([]),
         };
-        let mut warm = instantiate(&engine, &pre, &loading).map_err(LoadError::Describe)?;
-        warm.store
-            .set_epoch_deadline(deadline_ticks(DEFAULT_DEADLINE_MS));
-        let info = warm
-            .instance
+        let mut store = new_store(&engine, &loading).map_err(LoadError::Describe)?;
+        let failed = |e: wasmtime::Error| LoadError::Describe(one_line(&e));
+        let component = pre.instance_pre().instantiate(&mut store).map_err(failed)?;
+        let instance = Pattern::new(&mut store, &component).map_err(failed)?;
+        let entry =
+            component_entry(&mut store, &component, "(loading)").map_err(LoadError::Describe)?;
+        store.set_epoch_deadline(deadline_ticks(DEFAULT_DEADLINE_MS));
+        let info = instance
             .pattern_engine_library()
-            .call_describe(&mut warm.store)
-            .map_err(|e| LoadError::Describe(one_line(&e)))?;
+            .call_describe(&mut store)
+            .map_err(failed)?;
         check_description(&info)?;
         let budgets = engine.config().budgets_for(&info.budgets)?;
         let key_prefixes: Arc<[String]> = info.key_prefixes.clone().into();
-        warm.store.data_mut().set_library(
+        store.data_mut().set_library(
             &info.name,
             budgets.memory_bytes as usize,
             key_prefixes.clone(),
         );
         let stats = vec![FunctionStats::default(); info.functions.len()];
-        Ok(Self {
+        let warm = Warm {
+            store,
+            entry: Entry::Component(entry),
+        };
+        let mut library = Self {
             engine,
             pre,
+            direct,
             info,
             budgets,
             key_prefixes,
@@ -190,7 +218,40 @@ impl Library {
             request: Vec::new(),
             stats,
             last_usage: CallUsage::default(),
-        })
+        };
+        if library.direct.is_some() {
+            library.warm = Some(library.instantiate().map_err(LoadError::Describe)?);
+        }
+        Ok(library)
+    }
+
+    /// Whether calls run on the direct path (see [`crate::direct`]).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// A new instance: a direct one when the library allows it.
+    fn instantiate(&self) -> Result<Warm, String> {
+        let confinement = self.confinement();
+        let mut store = new_store(&self.engine, &confinement)?;
+        let name = confinement.name;
+        let failed = |e: wasmtime::Error| {
+            format!("could not instantiate library '{name}': {}", one_line(&e))
+        };
+        let entry = match &self.direct {
+            Some(direct) => {
+                Entry::Direct(crate::direct::instantiate(direct, &mut store).map_err(failed)?)
+            }
+            None => {
+                let component = self
+                    .pre
+                    .instance_pre()
+                    .instantiate(&mut store)
+                    .map_err(failed)?;
+                Entry::Component(component_entry(&mut store, &component, name)?)
+            }
+        };
+        Ok(Warm { store, entry })
     }
 
     /// The warm instance's linear memory in bytes (0 when none is warm).
@@ -316,8 +377,7 @@ impl Library {
         let budgets = self.budgets;
         let mut warm = match self.warm.take() {
             Some(warm) => warm,
-            None => instantiate(&self.engine, &self.pre, &self.confinement())
-                .map_err(CallError::Instantiate)?,
+            None => self.instantiate().map_err(CallError::Instantiate)?,
         };
         warm.store.set_epoch_deadline(deadline_ticks(
             budgets.deadline_ms.min(crate::limits::CHECK_INTERVAL_MS),
@@ -329,13 +389,19 @@ impl Library {
         }
         warm.store.data_mut().take_refused_growth();
         let keys = declarations.keys;
-        let entry = warm.entry;
-        if entry.inline.is_some() || matches!(entry.general, General::Packed(_)) {
+        let (inline, general) = match &warm.entry {
+            Entry::Component(entry) => (entry.inline.map(Inline::Component), entry.general.clone()),
+            Entry::Direct(entry) => (
+                Some(Inline::Direct(entry.clone())),
+                General::Direct(entry.clone()),
+            ),
+        };
+        if inline.is_some() || !matches!(general, General::Lists(_)) {
             crate::request::pack(&mut self.request, function, keys, args);
         }
         // Built only for a guest with the inline entry: for the others the
         // buffer holds no request of this call.
-        let request = match entry.inline {
+        let request = match inline {
             Some(_) => {
                 let clock_us = if backend.system_clock() {
                     self.engine.inner.clock.micros_at(declarations.started)
@@ -346,8 +412,23 @@ impl Library {
             }
             None => None,
         };
-        let (outcome, record) = match (entry.inline, request, entry.general) {
-            (Some(func), Some(request), _) => {
+        let (outcome, record) = match (inline, request, general) {
+            (Some(Inline::Direct(entry)), Some(request), _) => {
+                HostState::enter(&mut warm.store, backend, declarations, |store| {
+                    entry
+                        .call_inline(store, &request)
+                        .map(|reply| inline_outcome(store.data_mut(), &reply))
+                })
+            }
+            (_, _, General::Direct(entry)) => {
+                let request = &self.request[..];
+                HostState::enter(&mut warm.store, backend, declarations, |store| {
+                    entry
+                        .call_packed(store, request)
+                        .map(|result| result.map(|packed| crate::packed::unpack_reply(&packed)))
+                })
+            }
+            (Some(Inline::Component(func)), Some(request), _) => {
                 // SAFETY: type-checked as `InlineFunc` at instantiation.
                 let call = unsafe { InlineFunc::new_unchecked(func) };
                 HostState::enter(&mut warm.store, backend, declarations, |store| {
@@ -501,11 +582,9 @@ fn classify_trap(
     }
 }
 
-fn instantiate(
-    engine: &Engine,
-    pre: &PatternPre<HostState>,
-    confinement: &Confinement,
-) -> Result<Warm, String> {
+/// A store for one instance of a library, with its memory limit, epoch
+/// deadline callback and fuel.
+fn new_store(engine: &Engine, confinement: &Confinement) -> Result<Store<HostState>, String> {
     let Confinement {
         name,
         budgets,
@@ -529,10 +608,17 @@ fn instantiate(
     if budgets.fuel > 0 {
         store.set_fuel(budgets.fuel).map_err(|e| one_line(&e))?;
     }
+    Ok(store)
+}
+
+/// The entries of a component instance of library `name`, type-checked.
+fn component_entry(
+    store: &mut Store<HostState>,
+    component: &wasmtime::component::Instance,
+    name: &str,
+) -> Result<ComponentEntry, String> {
     let failed =
         |e: wasmtime::Error| format!("could not instantiate library '{name}': {}", one_line(&e));
-    let component = pre.instance_pre().instantiate(&mut store).map_err(failed)?;
-    let instance = Pattern::new(&mut store, &component).map_err(failed)?;
     let export_call = |store: &mut Store<HostState>, interface: &str| {
         component
             .get_export_index(&mut *store, None, interface)
@@ -542,29 +628,24 @@ fn instantiate(
     // A `packed.call` or `inline.call` of another signature (an older
     // SDK's) is not used: `library.call` serves such a component as it
     // serves any other.
-    let packed = export_call(&mut store, PACKED_EXPORT)
-        .filter(|packed| packed.typed::<(&[u8],), (PackedResult,)>(&store).is_ok());
-    let inline = export_call(&mut store, INLINE_EXPORT).filter(|inline| {
+    let packed = export_call(store, PACKED_EXPORT)
+        .filter(|packed| packed.typed::<(&[u8],), (PackedResult,)>(&*store).is_ok());
+    let inline = export_call(store, INLINE_EXPORT).filter(|inline| {
         inline
-            .typed::<(InlineRequest,), (InlineReply,)>(&store)
+            .typed::<(InlineRequest,), (InlineReply,)>(&*store)
             .is_ok()
     });
     let general = if let Some(packed) = packed {
         General::Packed(packed)
     } else {
-        let lists = export_call(&mut store, LIBRARY_EXPORT)
+        let lists = export_call(store, LIBRARY_EXPORT)
             .ok_or_else(|| format!("library '{name}' exports no {LIBRARY_EXPORT}#call"))?;
         lists
-            .typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&store)
+            .typed::<(&str, &[&[u8]], &[&[u8]]), (CallResult,)>(&*store)
             .map_err(failed)?;
         General::Lists(lists)
     };
-    let entry = Entry { inline, general };
-    Ok(Warm {
-        store,
-        instance,
-        entry,
-    })
+    Ok(ComponentEntry { inline, general })
 }
 
 /// The reply of an `inline.call` that returned `reply`: its nodes, the

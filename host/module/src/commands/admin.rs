@@ -72,7 +72,7 @@ fn confinement(out: &mut Vec<Node>, library: &Library) {
 
 fn description(out: &mut Vec<Node>, entry: &Entry) {
     let library = entry.current();
-    map(out, 6, |out| {
+    map(out, 7, |out| {
         out.extend([
             text("name"),
             text(library.name()),
@@ -105,6 +105,15 @@ fn description(out: &mut Vec<Node>, entry: &Entry) {
             });
         }
         confinement(out, library);
+        // How calls enter the library: its core module directly, or
+        // through the component (see pattern_runtime::direct).
+        out.extend([
+            text("entry"),
+            text(match library.is_direct() {
+                true => "direct",
+                false => "component",
+            }),
+        ]);
     });
 }
 

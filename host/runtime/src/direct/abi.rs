@@ -1,0 +1,245 @@
+//! The canonical ABI of the direct path's imports, by hand: values lifted
+//! from a core function's flat parameters and the guest's memory, results
+//! lowered into its return area and into memory it allocates through its
+//! `cabi_realloc`.
+//!
+//! Only the types the imports in [`super::imports`] use are here. Every
+//! rule the canonical ABI checks is checked the same way, and a breach
+//! traps as it would through the component: a pointer out of bounds or
+//! misaligned, a discriminant out of range, a string that is not UTF-8.
+
+use crate::host::HostState;
+use crate::GuestError;
+use wasmtime::{bail, Memory, Result, StoreContextMut, TypedFunc};
+
+/// The guest's memory and allocator, found once per instance.
+#[derive(Clone)]
+pub(crate) struct GuestMemory {
+    pub(crate) memory: Memory,
+    pub(crate) realloc: TypedFunc<(i32, i32, i32, i32), i32>,
+}
+
+/// A direct instance's store (in an import, its caller's), with the
+/// instance's memory.
+pub(crate) struct Guest<'a> {
+    caller: StoreContextMut<'a, HostState>,
+    memory: GuestMemory,
+}
+
+impl<'a> Guest<'a> {
+    pub(crate) fn new(caller: StoreContextMut<'a, HostState>) -> Result<Self> {
+        let Some(memory) = caller.data().direct.clone() else {
+            bail!("direct import called outside a direct instance");
+        };
+        Ok(Self { caller, memory })
+    }
+
+    pub(crate) fn state(&mut self) -> &mut HostState {
+        self.caller.data_mut()
+    }
+
+    /// A copy of the `size` bytes at `ptr`, which must be aligned to
+    /// `align` (a return area).
+    pub(crate) fn read(&self, ptr: i32, size: u32, align: u32) -> Result<Vec<u8>> {
+        aligned(ptr as u32, align, "return pointer")?;
+        Ok(self.slice(ptr as u32, size)?.to_vec())
+    }
+
+    /// `len` bytes at `ptr`, checked to lie in memory.
+    fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]> {
+        let data = self.memory.memory.data(&self.caller);
+        let start = ptr as usize;
+        match start.checked_add(len as usize) {
+            Some(end) if end <= data.len() => Ok(&data[start..end]),
+            _ => bail!("pointer out of bounds"),
+        }
+    }
+
+    fn slice_mut(&mut self, ptr: u32, len: usize) -> Result<&mut [u8]> {
+        let data = self.memory.memory.data_mut(&mut self.caller);
+        let start = ptr as usize;
+        match start.checked_add(len) {
+            Some(end) if end <= data.len() => Ok(&mut data[start..end]),
+            _ => bail!("pointer out of bounds"),
+        }
+    }
+
+    /// A `list<u8>` passed as `ptr` and `len`.
+    pub(crate) fn bytes(&self, ptr: i32, len: i32) -> Result<Vec<u8>> {
+        Ok(self.slice(ptr as u32, len as u32)?.to_vec())
+    }
+
+    /// A `string` passed as `ptr` and `len` (UTF-8).
+    pub(crate) fn string(&self, ptr: i32, len: i32) -> Result<String> {
+        match String::from_utf8(self.bytes(ptr, len)?) {
+            Ok(text) => Ok(text),
+            Err(_) => bail!("invalid utf-8 string"),
+        }
+    }
+
+    /// `count` elements of `size` bytes aligned to `align` at `ptr`, each
+    /// read by `element` from its bytes.
+    pub(crate) fn list<T>(
+        &self,
+        ptr: i32,
+        count: i32,
+        size: u32,
+        align: u32,
+        element: impl Fn(&Self, &[u8]) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let (ptr, count) = (ptr as u32, count as u32);
+        aligned(ptr, align, "list pointer")?;
+        let Some(total) = count.checked_mul(size) else {
+            bail!("list pointer/length out of bounds of memory");
+        };
+        let all = self.slice(ptr, total)?.to_vec();
+        all.chunks_exact(size as usize)
+            .map(|raw| element(self, raw))
+            .collect()
+    }
+
+    /// A `list<bytes>`: each element a pointer and a length.
+    pub(crate) fn byte_lists(&self, ptr: i32, count: i32) -> Result<Vec<Vec<u8>>> {
+        self.list(ptr, count, 8, 4, |guest, raw| {
+            guest.bytes(i32_at(raw, 0), i32_at(raw, 4))
+        })
+    }
+
+    /// Memory for `size` bytes aligned to `align`, from the guest's
+    /// allocator.
+    fn alloc(&mut self, size: usize, align: u32) -> Result<u32> {
+        let Ok(size) = i32::try_from(size) else {
+            bail!("list too large to lower");
+        };
+        let realloc = self.memory.realloc.clone();
+        let ptr = realloc.call(&mut self.caller, (0, 0, align as i32, size))? as u32;
+        aligned(ptr, align, "realloc return")?;
+        self.slice_mut(ptr, size as usize)?;
+        Ok(ptr)
+    }
+
+    /// Writes `bytes` at `at`, checked to lie in memory.
+    pub(crate) fn write(&mut self, at: u32, bytes: &[u8]) -> Result<()> {
+        self.slice_mut(at, bytes.len())?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// `bytes` copied into memory the guest allocates: its pointer and
+    /// length, as a `list<u8>` or `string` is lowered.
+    pub(crate) fn lower_bytes(&mut self, bytes: &[u8]) -> Result<(u32, u32)> {
+        let ptr = self.alloc(bytes.len(), 1)?;
+        self.write(ptr, bytes)?;
+        Ok((ptr, bytes.len() as u32))
+    }
+
+    /// Writes a pointer and a length at `at`.
+    pub(crate) fn write_pair(&mut self, at: u32, (ptr, len): (u32, u32)) -> Result<()> {
+        let mut raw = [0; 8];
+        raw[..4].copy_from_slice(&ptr.to_le_bytes());
+        raw[4..].copy_from_slice(&len.to_le_bytes());
+        self.write(at, &raw)
+    }
+
+    /// Lowers `items` as a list of elements of `size` bytes aligned to
+    /// `align`, each written by `element` (which may allocate), and writes
+    /// the list's pointer and length at `at`.
+    pub(crate) fn lower_list<T>(
+        &mut self,
+        at: u32,
+        items: &[T],
+        size: u32,
+        align: u32,
+        element: impl Fn(&mut Self, u32, &T) -> Result<()>,
+    ) -> Result<()> {
+        let ptr = self.alloc(items.len() * size as usize, align)?;
+        for (i, item) in items.iter().enumerate() {
+            element(self, ptr + i as u32 * size, item)?;
+        }
+        self.write_pair(at, (ptr, items.len() as u32))
+    }
+
+    /// Lowers `result<T, error>` into the return area at `ret`: its
+    /// discriminant, then the value (by `ok`) or the error, both at
+    /// `payload` (4, or 8 when `T` holds a 64-bit number).
+    pub(crate) fn lower_result<T>(
+        &mut self,
+        ret: i32,
+        payload: u32,
+        result: Result<T, GuestError>,
+        ok: impl FnOnce(&mut Self, u32, T) -> Result<()>,
+    ) -> Result<()> {
+        let ret = ret as u32;
+        // The area is aligned as its payload; each write below is checked
+        // to lie in memory.
+        aligned(ret, payload, "return pointer")?;
+        match result {
+            Ok(value) => {
+                self.write(ret, &[0])?;
+                ok(self, ret + payload, value)
+            }
+            Err(error) => {
+                self.write(ret, &[1])?;
+                let (case, text) = error_parts(&error);
+                self.write(ret + payload, &[case])?;
+                let pair = self.lower_bytes(text)?;
+                self.write_pair(ret + payload + 4, pair)
+            }
+        }
+    }
+
+    /// An `error` lifted from its flat form: its case, then its text's
+    /// pointer and length.
+    pub(crate) fn error(&self, case: i32, ptr: i32, len: i32) -> Result<GuestError> {
+        Ok(match case {
+            0 => GuestError::WrongType(self.string(ptr, len)?),
+            1 => GuestError::UndeclaredKey(self.bytes(ptr, len)?),
+            2 => GuestError::KeyOutsidePrefixes(self.bytes(ptr, len)?),
+            3 => GuestError::WriteInReadOnly(self.string(ptr, len)?),
+            4 => GuestError::CommandNotAllowed(self.string(ptr, len)?),
+            5 => GuestError::BudgetExceeded(self.string(ptr, len)?),
+            6 => GuestError::Redis(self.string(ptr, len)?),
+            7 => GuestError::Guest(self.string(ptr, len)?),
+            _ => bail!("invalid variant discriminant for `error`"),
+        })
+    }
+}
+
+/// The case of `error` in the WIT's order, and its text.
+fn error_parts(error: &GuestError) -> (u8, &[u8]) {
+    match error {
+        GuestError::WrongType(text) => (0, text.as_bytes()),
+        GuestError::UndeclaredKey(key) => (1, key),
+        GuestError::KeyOutsidePrefixes(key) => (2, key),
+        GuestError::WriteInReadOnly(text) => (3, text.as_bytes()),
+        GuestError::CommandNotAllowed(text) => (4, text.as_bytes()),
+        GuestError::BudgetExceeded(text) => (5, text.as_bytes()),
+        GuestError::Redis(text) => (6, text.as_bytes()),
+        GuestError::Guest(text) => (7, text.as_bytes()),
+    }
+}
+
+/// Traps unless `ptr`, the guest's `what`, is aligned to `align`.
+fn aligned(ptr: u32, align: u32, what: &str) -> Result<()> {
+    if !ptr.is_multiple_of(align) {
+        bail!("{what} not aligned");
+    }
+    Ok(())
+}
+
+/// The little-endian `i32` at `at` in an element's bytes.
+pub(crate) fn i32_at(raw: &[u8], at: usize) -> i32 {
+    i32::from_le_bytes(raw[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// The little-endian `f64` at `at` in an element's bytes.
+pub(crate) fn f64_at(raw: &[u8], at: usize) -> f64 {
+    f64::from_le_bytes(raw[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// An enum's case, checked against its number of cases.
+pub(crate) fn case(value: i32, cases: u32, name: &str) -> Result<u32> {
+    match value as u32 {
+        case if case < cases => Ok(case),
+        _ => bail!("unexpected discriminant for `{name}`"),
+    }
+}

@@ -1,0 +1,402 @@
+//! The imports the direct path serves, as core functions: each lifts its
+//! flat parameters (see [`super::abi`]), runs the very `redis::Host` (or
+//! `log`, `spill`) method the component's import runs, and lowers its
+//! result. A module importing anything else takes the component path.
+//!
+//! Each function's core signature is the canonical ABI's flattening of its
+//! WIT signature: a `bytes` or `string` is a pointer and a length, an enum
+//! an `i32`, a variant its discriminant and its cases' joined slots, and a
+//! result wider than one value goes to a return area whose pointer is the
+//! last parameter.
+
+use super::abi::{case, f64_at, i32_at, Guest};
+use crate::bindings::pattern::engine::{log, redis};
+use crate::host::HostState;
+use redis::Host as _;
+use redis::{
+    Condition, ExpireCondition, Expiry, ScoreComparison, SetOptions, ZaddOptions, ZrangeBy,
+    ZrangeOptions,
+};
+use wasmtime::{bail, AsContextMut, Caller, Linker, Result};
+
+const REDIS: &str = "pattern:engine/redis@0.1.0";
+const LOG: &str = "pattern:engine/log@0.1.0";
+const SPILL: &str = "pattern:engine/spill@0.1.0";
+
+type C<'a> = Caller<'a, HostState>;
+
+/// Where a result's value or error starts in its return area: after the
+/// discriminant, aligned to 4, or to 8 for a value holding a 64-bit number.
+const AT4: u32 = 4;
+const AT8: u32 = 8;
+
+/// Adds every import the direct path serves to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
+    add_strings(linker)?;
+    add_keys(linker)?;
+    add_hashes(linker)?;
+    add_sorted_sets(linker)?;
+    add_server(linker)?;
+    Ok(())
+}
+
+fn add_strings(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(REDIS, "get", |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let key = g.bytes(k, kl)?;
+        let result = g.state().get(key);
+        g.lower_result(ret, AT4, result, option_bytes)
+    })?;
+    linker.func_wrap(
+        REDIS,
+        "set",
+        |mut c: C<'_>, k: i32, kl: i32, v: i32, vl: i32, cond: i32, exp: i32, n: i64, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, value) = (g.bytes(k, kl)?, g.bytes(v, vl)?);
+            let options = SetOptions {
+                condition: condition(cond)?,
+                expiry: expiry(exp, n)?,
+            };
+            let result = g.state().set(key, value, options);
+            g.lower_result(ret, AT4, result, boolean)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "incrby",
+        |mut c: C<'_>, k: i32, kl: i32, by: i64, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let result = g.state().incrby(key, by);
+            g.lower_result(ret, AT8, result, int)
+        },
+    )?;
+    Ok(())
+}
+
+fn add_keys(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(REDIS, "del", |mut c: C<'_>, ks: i32, n: i32, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let keys = g.byte_lists(ks, n)?;
+        let result = g.state().del(keys);
+        g.lower_result(ret, AT8, result, uint)
+    })?;
+    linker.func_wrap(
+        REDIS,
+        "exists",
+        |mut c: C<'_>, ks: i32, n: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let keys = g.byte_lists(ks, n)?;
+            let result = g.state().exists(keys);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    for (name, at) in [("pexpire", false), ("pexpireat", true)] {
+        linker.func_wrap(
+            REDIS,
+            name,
+            move |mut c: C<'_>, k: i32, kl: i32, ms: i64, cond: i32, ret: i32| {
+                let mut g = Guest::new(c.as_context_mut())?;
+                let key = g.bytes(k, kl)?;
+                let condition = expire_condition(cond)?;
+                let result = match at {
+                    false => g.state().pexpire(key, ms, condition),
+                    true => g.state().pexpireat(key, ms, condition),
+                };
+                g.lower_result(ret, AT4, result, boolean)
+            },
+        )?;
+    }
+    linker.func_wrap(REDIS, "pttl", |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let key = g.bytes(k, kl)?;
+        let result = g.state().pttl(key);
+        g.lower_result(ret, AT8, result, int)
+    })?;
+    Ok(())
+}
+
+fn add_hashes(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        "hmget-packed",
+        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, fields) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
+            let result = g.state().hmget_packed(key, fields);
+            g.lower_result(ret, AT4, result, bytes)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "hset",
+        |mut c: C<'_>, k: i32, kl: i32, ps: i32, n: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let pairs = g.list(ps, n, 16, 4, |g, raw| {
+                let field = g.bytes(i32_at(raw, 0), i32_at(raw, 4))?;
+                Ok((field, g.bytes(i32_at(raw, 8), i32_at(raw, 12))?))
+            })?;
+            let result = g.state().hset(key, pairs);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    Ok(())
+}
+
+fn add_sorted_sets(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        "zadd",
+        |mut c: C<'_>, k: i32, kl: i32, ms: i32, n: i32, cond: i32, cmp: i32, ch: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let members = g.list(ms, n, 16, 8, |g, raw| {
+                Ok((f64_at(raw, 0), g.bytes(i32_at(raw, 8), i32_at(raw, 12))?))
+            })?;
+            let options = ZaddOptions {
+                condition: condition(cond)?,
+                comparison: match case(cmp, 3, "score-comparison")? {
+                    0 => ScoreComparison::Any,
+                    1 => ScoreComparison::Gt,
+                    _ => ScoreComparison::Lt,
+                },
+                changed: ch != 0,
+            };
+            let result = g.state().zadd(key, members, options);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "zrem",
+        |mut c: C<'_>, k: i32, kl: i32, ms: i32, n: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let members = g.byte_lists(ms, n)?;
+            let result = g.state().zrem(key, members);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    linker.func_wrap(REDIS, "zcard", |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let key = g.bytes(k, kl)?;
+        let result = g.state().zcard(key);
+        g.lower_result(ret, AT8, result, uint)
+    })?;
+    linker.func_wrap(
+        REDIS,
+        "zscore",
+        |mut c: C<'_>, k: i32, kl: i32, m: i32, ml: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, member) = (g.bytes(k, kl)?, g.bytes(m, ml)?);
+            let result = g.state().zscore(key, member);
+            g.lower_result(ret, AT8, result, |g, at, score| {
+                option(g, at, score.map(f64::to_le_bytes))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "zrevrank",
+        |mut c: C<'_>, k: i32, kl: i32, m: i32, ml: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, member) = (g.bytes(k, kl)?, g.bytes(m, ml)?);
+            let result = g.state().zrevrank(key, member);
+            g.lower_result(ret, AT8, result, |g, at, rank| {
+                option(g, at, rank.map(u64::to_le_bytes))
+            })
+        },
+    )?;
+    for (name, count) in [("zremrangebyscore", false), ("zcount", true)] {
+        linker.func_wrap(
+            REDIS,
+            name,
+            move |mut c: C<'_>, k: i32, kl: i32, lo: i32, lol: i32, hi: i32, hil: i32, ret: i32| {
+                let mut g = Guest::new(c.as_context_mut())?;
+                let key = g.bytes(k, kl)?;
+                let (min, max) = (g.string(lo, lol)?, g.string(hi, hil)?);
+                let result = match count {
+                    false => g.state().zremrangebyscore(key, min, max),
+                    true => g.state().zcount(key, min, max),
+                };
+                g.lower_result(ret, AT8, result, uint)
+            },
+        )?;
+    }
+    for (name, with_scores) in [("zrange", false), ("zrange-withscores", true)] {
+        linker.func_wrap(
+            REDIS,
+            name,
+            move |mut c: C<'_>,
+                  k: i32,
+                  kl: i32,
+                  by: i32,
+                  b0: i64,
+                  b1: i64,
+                  b2: i32,
+                  b3: i32,
+                  rev: i32,
+                  lim: i32,
+                  off: i64,
+                  cnt: i64,
+                  ret: i32| {
+                let mut g = Guest::new(c.as_context_mut())?;
+                let key = g.bytes(k, kl)?;
+                let by = zrange_by(&g, by, [b0, b1], [b2, b3])?;
+                let options = zrange_options(rev, lim, off, cnt)?;
+                if with_scores {
+                    let result = g.state().zrange_withscores(key, by, options);
+                    return g.lower_result(ret, AT4, result, |g, at, members| {
+                        g.lower_list(at, &members, 16, 8, |g, at, (member, score)| {
+                            let pair = g.lower_bytes(member)?;
+                            g.write_pair(at, pair)?;
+                            g.write(at + 8, &score.to_le_bytes())
+                        })
+                    });
+                }
+                let result = g.state().zrange(key, by, options);
+                g.lower_result(ret, AT4, result, |g, at, members| {
+                    g.lower_list(at, &members, 8, 4, |g, at, member| {
+                        let pair = g.lower_bytes(member)?;
+                        g.write_pair(at, pair)
+                    })
+                })
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn add_server(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(REDIS, "time", |mut c: C<'_>, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let result = g.state().time();
+        g.lower_result(ret, AT8, result, |g, at, time| {
+            g.write(at, &time.seconds.to_le_bytes())?;
+            g.write(at + 8, &time.microseconds.to_le_bytes())
+        })
+    })?;
+    linker.func_wrap(REDIS, "random-bytes", |mut c: C<'_>, len: i32, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let result = g.state().random_bytes(len as u32);
+        g.lower_result(ret, AT4, result, bytes)
+    })?;
+    linker.func_wrap(LOG, "log", |mut c: C<'_>, level: i32, m: i32, ml: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let level = match case(level, 4, "level")? {
+            0 => log::Level::Debug,
+            1 => log::Level::Info,
+            2 => log::Level::Warn,
+            _ => log::Level::Error,
+        };
+        let message = g.string(m, ml)?;
+        log::Host::log(g.state(), level, message);
+        Ok(())
+    })?;
+    linker.func_wrap(
+        SPILL,
+        "reply",
+        |mut c: C<'_>, ok: i32, a: i32, b: i32, d: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let reply = match ok {
+                0 => Ok(g.bytes(a, b)?),
+                1 => Err(g.error(a, b, d)?),
+                _ => bail!("invalid variant discriminant for `result`"),
+            };
+            g.state().spill(reply);
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+fn boolean(g: &mut Guest, at: u32, value: bool) -> Result<()> {
+    g.write(at, &[value as u8])
+}
+
+fn int(g: &mut Guest, at: u32, value: i64) -> Result<()> {
+    g.write(at, &value.to_le_bytes())
+}
+
+fn uint(g: &mut Guest, at: u32, value: u64) -> Result<()> {
+    g.write(at, &value.to_le_bytes())
+}
+
+fn bytes(g: &mut Guest, at: u32, value: Vec<u8>) -> Result<()> {
+    let pair = g.lower_bytes(&value)?;
+    g.write_pair(at, pair)
+}
+
+fn option_bytes(g: &mut Guest, at: u32, value: Option<Vec<u8>>) -> Result<()> {
+    match value {
+        None => g.write(at, &[0]),
+        Some(value) => {
+            g.write(at, &[1])?;
+            bytes(g, at + 4, value)
+        }
+    }
+}
+
+/// An `option` of a 64-bit number: its discriminant, the number at 8.
+fn option(g: &mut Guest, at: u32, value: Option<[u8; 8]>) -> Result<()> {
+    match value {
+        None => g.write(at, &[0]),
+        Some(value) => {
+            g.write(at, &[1])?;
+            g.write(at + 8, &value)
+        }
+    }
+}
+
+fn condition(value: i32) -> Result<Condition> {
+    Ok(match case(value, 3, "condition")? {
+        0 => Condition::Always,
+        1 => Condition::Nx,
+        _ => Condition::Xx,
+    })
+}
+
+fn expire_condition(value: i32) -> Result<ExpireCondition> {
+    Ok(match case(value, 5, "expire-condition")? {
+        0 => ExpireCondition::Always,
+        1 => ExpireCondition::Nx,
+        2 => ExpireCondition::Xx,
+        3 => ExpireCondition::Gt,
+        _ => ExpireCondition::Lt,
+    })
+}
+
+fn expiry(discriminant: i32, value: i64) -> Result<Expiry> {
+    let value = value as u64;
+    Ok(match case(discriminant, 6, "expiry")? {
+        0 => Expiry::None,
+        1 => Expiry::Ex(value),
+        2 => Expiry::Px(value),
+        3 => Expiry::Exat(value),
+        4 => Expiry::Pxat(value),
+        _ => Expiry::KeepTtl,
+    })
+}
+
+/// `zrange-by`: a rank range in the two 64-bit slots, or two strings whose
+/// pointers and lengths fill all four (the first two wrapped to 32 bits).
+fn zrange_by(g: &Guest, discriminant: i32, wide: [i64; 2], narrow: [i32; 2]) -> Result<ZrangeBy> {
+    let [first, first_len] = wide.map(|slot| slot as i32);
+    let [second, second_len] = narrow;
+    Ok(match case(discriminant, 3, "zrange-by")? {
+        0 => ZrangeBy::Rank((wide[0], wide[1])),
+        1 => ZrangeBy::Score((g.string(first, first_len)?, g.string(second, second_len)?)),
+        _ => ZrangeBy::Lex((g.bytes(first, first_len)?, g.bytes(second, second_len)?)),
+    })
+}
+
+fn zrange_options(reverse: i32, limited: i32, offset: i64, count: i64) -> Result<ZrangeOptions> {
+    Ok(ZrangeOptions {
+        reverse: reverse != 0,
+        limit: match case(limited, 2, "option")? {
+            0 => None,
+            _ => Some((offset, count)),
+        },
+    })
+}

@@ -1,0 +1,223 @@
+//! The direct path: a component that is only its main core module wired to
+//! the engine's imports runs that core module on its own, its imports
+//! served as core functions.
+//!
+//! Why: through the component, each import crosses wasmtime's generic
+//! lifting and lowering (~1 000 instructions, tenth pass in BENCHMARKS.md)
+//! and each call its typed entry, which for the light functions of a lock
+//! is more than the guest's own work. The core module is the guest's code
+//! as the component holds it; [`imports`] gives each import the canonical
+//! ABI by hand ([`abi`]) around the same `Host` methods, so a call does the
+//! same work and sees the same errors and traps either way.
+//!
+//! Which components: exactly one core module defines a memory; it exports
+//! `cabi_realloc` and the `inline` and `packed` entries (the Rust SDK's
+//! shape), no other allocator or initializer, and every canonical option
+//! is UTF-8. Its imports must all be among [`imports`]'; otherwise, or when
+//! the operator turns the path off, the library runs through the
+//! component, as every library did before.
+
+mod abi;
+mod imports;
+
+use crate::host::HostState;
+use crate::inline::{InlineReply, InlineRequest};
+use crate::GuestError;
+pub(crate) use abi::GuestMemory;
+use abi::{i32_at, Guest};
+use wasmparser::{CanonicalFunction, CanonicalOption, Parser, Payload};
+use wasmtime::{bail, AsContextMut, InstancePre, Linker, Module, Store, TypedFunc};
+
+/// The core exports the direct path calls.
+const INLINE_CALL: &str = "pattern:engine/inline@0.1.0#call";
+const PACKED_CALL: &str = "pattern:engine/packed@0.1.0#call";
+const PACKED_POST_RETURN: &str = "cabi_post_pattern:engine/packed@0.1.0#call";
+const MEMORY: &str = "memory";
+const REALLOC: &str = "cabi_realloc";
+
+/// Exports that make the component do more than wire its module: another
+/// allocator for imports or exports, or an initializer to run first.
+const UNSUPPORTED_EXPORTS: [&str; 3] =
+    ["cabi_import_realloc", "cabi_export_realloc", "_initialize"];
+
+/// `inline.call` flattened: the length, then 15 words.
+type InlineFunc = TypedFunc<
+    (
+        i32,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    ),
+    i32,
+>;
+
+/// A linker holding every import the direct path serves.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    imports::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// The component's main module compiled and linked for the direct path, or
+/// None when the component is not of the supported shape.
+pub(crate) fn prepare(
+    engine: &wasmtime::Engine,
+    linker: &Linker<HostState>,
+    component: &[u8],
+) -> Option<InstancePre<HostState>> {
+    let module = main_module(component)?;
+    let module = Module::new(engine, module).ok()?;
+    let exported = |name: &str| module.get_export(name).is_some();
+    if ![MEMORY, REALLOC, INLINE_CALL, PACKED_CALL]
+        .into_iter()
+        .all(exported)
+        || UNSUPPORTED_EXPORTS.into_iter().any(exported)
+    {
+        return None;
+    }
+    linker.instantiate_pre(&module).ok()
+}
+
+/// The bytes of the one core module of `component` that defines a memory,
+/// if it lowers and lifts strings as UTF-8 only. (wit-component's other
+/// modules, a shim and its fixup, only pass the lowered imports through a
+/// table; its nested components only re-export functions and types.)
+fn main_module(component: &[u8]) -> Option<&[u8]> {
+    let mut main = None;
+    for payload in Parser::new(0).parse_all(component) {
+        match payload.ok()? {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                let module = component.get(unchecked_range)?;
+                if defines_memory(module)? {
+                    if main.is_some() {
+                        return None;
+                    }
+                    main = Some(module);
+                }
+            }
+            Payload::ComponentCanonicalSection(functions) => {
+                for function in functions {
+                    let options = match function.ok()? {
+                        CanonicalFunction::Lower { options, .. } => options,
+                        CanonicalFunction::Lift { options, .. } => options,
+                        _ => continue,
+                    };
+                    if options.iter().any(|option| {
+                        matches!(
+                            option,
+                            CanonicalOption::UTF16 | CanonicalOption::CompactUTF16
+                        )
+                    }) {
+                        return None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    main
+}
+
+/// Whether `module` defines a memory of its own.
+fn defines_memory(module: &[u8]) -> Option<bool> {
+    for payload in Parser::new(0).parse_all(module) {
+        if let Payload::MemorySection(memories) = payload.ok()? {
+            return Some(memories.count() > 0);
+        }
+    }
+    Some(false)
+}
+
+/// A direct instance's entries and memory.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    inline: InlineFunc,
+    packed: TypedFunc<(i32, i32), i32>,
+    packed_post_return: Option<TypedFunc<i32, ()>>,
+}
+
+/// Instantiates `pre` in `store` and finds its entries.
+pub(crate) fn instantiate(
+    pre: &InstancePre<HostState>,
+    store: &mut Store<HostState>,
+) -> wasmtime::Result<Entry> {
+    let instance = pre.instantiate(&mut *store)?;
+    let memory = GuestMemory {
+        memory: instance
+            .get_memory(&mut *store, MEMORY)
+            .ok_or_else(|| wasmtime::format_err!("no memory export"))?,
+        realloc: instance.get_typed_func(&mut *store, REALLOC)?,
+    };
+    store.data_mut().direct = Some(memory.clone());
+    Ok(Entry {
+        inline: instance.get_typed_func(&mut *store, INLINE_CALL)?,
+        packed: instance.get_typed_func(&mut *store, PACKED_CALL)?,
+        packed_post_return: match instance.get_func(&mut *store, PACKED_POST_RETURN) {
+            Some(func) => Some(func.typed(&*store)?),
+            None => None,
+        },
+    })
+}
+
+impl Entry {
+    /// `inline.call` with `request`: its reply, read from the return area.
+    pub(crate) fn call_inline(
+        &self,
+        store: &mut Store<HostState>,
+        request: &InlineRequest,
+    ) -> wasmtime::Result<InlineReply> {
+        let (len, w) = request.flat();
+        let ret = self.inline.call(
+            &mut *store,
+            (
+                len, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11],
+                w[12], w[13], w[14],
+            ),
+        )?;
+        // `inline-reply`: the length, then 8 words from offset 8.
+        let guest = Guest::new(store.as_context_mut())?;
+        let area = guest.read(ret, 72, 8)?;
+        let words = std::array::from_fn(|i| {
+            u64::from_le_bytes(area[8 + i * 8..16 + i * 8].try_into().expect("8 bytes"))
+        });
+        Ok(InlineReply::from_words(i32_at(&area, 0) as u32, words))
+    }
+
+    /// `packed.call` with `request`, copied into memory the guest
+    /// allocates: the packed reply or the guest's error.
+    pub(crate) fn call_packed(
+        &self,
+        store: &mut Store<HostState>,
+        request: &[u8],
+    ) -> wasmtime::Result<Result<Vec<u8>, GuestError>> {
+        let (ptr, len) = Guest::new(store.as_context_mut())?.lower_bytes(request)?;
+        let ret = self.packed.call(&mut *store, (ptr as i32, len as i32))?;
+        // `result<bytes, error>`: the discriminant, then at 4 the bytes'
+        // pointer and length, or the error's case, pointer and length.
+        let guest = Guest::new(store.as_context_mut())?;
+        let area = guest.read(ret, 16, 4)?;
+        let reply = match area[0] {
+            0 => Ok(guest.bytes(i32_at(&area, 4), i32_at(&area, 8))?),
+            1 => Err(guest.error(i32::from(area[4]), i32_at(&area, 8), i32_at(&area, 12))?),
+            _ => bail!("invalid variant discriminant for `result`"),
+        };
+        if let Some(post_return) = &self.packed_post_return {
+            post_return.call(&mut *store, ret)?;
+        }
+        Ok(reply)
+    }
+}
