@@ -34,10 +34,10 @@ fn outcome(con: &mut Connection, target: &str, keys: &[&str], args: &[&str]) -> 
 #[test]
 fn libraries_whose_imports_it_serves_run_directly_unless_turned_off() {
     let [(_, direct), (_, component)] = both();
-    let direct_libraries = ["lock", "ratelimit", "board", "raw-abi"];
-    // The cache's streams and the session's generic command are not among
-    // the direct path's imports.
-    let component_libraries = ["cache", "session"];
+    let direct_libraries = ["lock", "ratelimit", "board", "cache", "session", "raw-abi"];
+    // `primitives` calls every typed import, some of which the direct path
+    // does not serve (`mget`, `xrange`, ...).
+    let component_libraries = ["primitives"];
     for library in direct_libraries.iter().chain(&component_libraries) {
         direct.load(library);
         component.load(library);
@@ -108,6 +108,18 @@ const CALLS: &[(&str, &[&str], &[&str])] = &[
     ("ratelimit.token_bucket", &["rl:tb"], &["10"]),
     ("ratelimit.sliding_log", &["hash"], &["10", "60000"]),
     ("ratelimit.nothing", &["rl"], &[]),
+    ("cache.set", &["c:1"], &["cached", "60000", "VERSION", "2"]),
+    ("cache.get", &["c:1"], &[]),
+    ("cache.set", &["c:1"], &["older", "60000", "VERSION", "1"]),
+    ("cache.get", &["c:1"], &[]),
+    ("cache.get", &["c:missing"], &[]),
+    ("cache.set", &["c:1"], &["v", "0"]),
+    ("cache.get", &["hash"], &[]),
+    ("cache.invalidate", &["c:1"], &[]),
+    ("cache.get", &["c:1"], &[]),
+    ("session.get", &["s:no-such-token"], &[]),
+    ("session.destroy", &["s:no-such-token"], &[]),
+    ("session.nothing", &["s:x"], &[]),
 ];
 
 #[test]
@@ -115,7 +127,7 @@ fn both_paths_give_the_same_replies_and_leave_the_same_locks() {
     let servers = both();
     let mut runs = Vec::new();
     for (path, server) in &servers {
-        for library in ["lock", "board", "ratelimit"] {
+        for library in ["lock", "board", "ratelimit", "cache", "session"] {
             server.load(library);
         }
         let mut con = server.connection();

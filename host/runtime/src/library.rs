@@ -77,7 +77,6 @@ struct Warm {
 }
 
 /// How a call enters its instance.
-#[derive(Clone)]
 enum Entry {
     /// Through the component.
     Component(ComponentEntry),
@@ -86,7 +85,7 @@ enum Entry {
 }
 
 /// The functions a call enters, type-checked once per instance.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct ComponentEntry {
     /// `inline.call`, when the component exports it ([`InlineFunc`]), for
     /// requests of at most
@@ -97,21 +96,13 @@ struct ComponentEntry {
 }
 
 /// The entry for any request.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 enum General {
     /// `packed.call`, when the component exports it ([`PackedFunc`]): the
     /// request crosses into the guest as one buffer, the reply out as one.
     Packed(Func),
     /// `library.call` ([`ListsFunc`]): one list per key and argument.
     Lists(Func),
-    /// The direct instance's `packed.call`.
-    Direct(crate::direct::Entry),
-}
-
-/// The inline entry, through the component or direct.
-enum Inline {
-    Component(Func),
-    Direct(crate::direct::Entry),
 }
 
 /// `inline.call`: see [`crate::inline`].
@@ -143,13 +134,19 @@ const INLINE_EXPORT: &str = "pattern:engine/inline@0.1.0";
 /// grown by an exceptional call, is given back after it.
 const KEPT_REQUEST_CAPACITY: usize = 64 * 1024;
 
+/// What a library's instances are made from.
+enum Code {
+    Component(PatternPre<HostState>),
+    /// The component's core module, linked for the direct path (see
+    /// [`crate::direct`]); the component's own compiled code is dropped
+    /// once the library has described itself.
+    Direct(InstancePre<HostState>),
+}
+
 /// A loaded, described library version.
 pub struct Library {
     engine: Engine,
-    pre: PatternPre<HostState>,
-    /// The core module linked for the direct path, when the component
-    /// allows it (see [`crate::direct`]).
-    direct: Option<InstancePre<HostState>>,
+    code: Code,
     info: LibraryInfo,
     /// The per-call budgets of this library: the operator's defaults, or
     /// what the library asked for within the operator's ceilings.
@@ -205,10 +202,13 @@ impl Library {
             store,
             entry: Entry::Component(entry),
         };
+        let code = match direct {
+            Some(direct) => Code::Direct(direct),
+            None => Code::Component(pre),
+        };
         let mut library = Self {
             engine,
-            pre,
-            direct,
+            code,
             info,
             budgets,
             key_prefixes,
@@ -219,7 +219,7 @@ impl Library {
             stats,
             last_usage: CallUsage::default(),
         };
-        if library.direct.is_some() {
+        if library.is_direct() {
             library.warm = Some(library.instantiate().map_err(LoadError::Describe)?);
         }
         Ok(library)
@@ -227,7 +227,7 @@ impl Library {
 
     /// Whether calls run on the direct path (see [`crate::direct`]).
     pub fn is_direct(&self) -> bool {
-        self.direct.is_some()
+        matches!(self.code, Code::Direct(_))
     }
 
     /// A new instance: a direct one when the library allows it.
@@ -238,16 +238,12 @@ impl Library {
         let failed = |e: wasmtime::Error| {
             format!("could not instantiate library '{name}': {}", one_line(&e))
         };
-        let entry = match &self.direct {
-            Some(direct) => {
+        let entry = match &self.code {
+            Code::Direct(direct) => {
                 Entry::Direct(crate::direct::instantiate(direct, &mut store).map_err(failed)?)
             }
-            None => {
-                let component = self
-                    .pre
-                    .instance_pre()
-                    .instantiate(&mut store)
-                    .map_err(failed)?;
+            Code::Component(pre) => {
+                let component = pre.instance_pre().instantiate(&mut store).map_err(failed)?;
                 Entry::Component(component_entry(&mut store, &component, name)?)
             }
         };
@@ -389,20 +385,18 @@ impl Library {
         }
         warm.store.data_mut().take_refused_growth();
         let keys = declarations.keys;
-        let (inline, general) = match &warm.entry {
-            Entry::Component(entry) => (entry.inline.map(Inline::Component), entry.general.clone()),
-            Entry::Direct(entry) => (
-                Some(Inline::Direct(entry.clone())),
-                General::Direct(entry.clone()),
-            ),
+        let Warm { store, entry } = &mut warm;
+        let component = match entry {
+            Entry::Component(component) => Some(*component),
+            Entry::Direct(_) => None,
         };
-        if inline.is_some() || !matches!(general, General::Lists(_)) {
+        if component.is_none_or(|c| c.inline.is_some() || matches!(c.general, General::Packed(_))) {
             crate::request::pack(&mut self.request, function, keys, args);
         }
         // Built only for a guest with the inline entry: for the others the
         // buffer holds no request of this call.
-        let request = match inline {
-            Some(_) => {
+        let request = match component.is_none_or(|c| c.inline.is_some()) {
+            true => {
                 let clock_us = if backend.system_clock() {
                     self.engine.inner.clock.micros_at(declarations.started)
                 } else {
@@ -410,48 +404,53 @@ impl Library {
                 };
                 InlineRequest::new(&self.request, clock_us)
             }
-            None => None,
+            false => None,
         };
-        let (outcome, record) = match (inline, request, general) {
-            (Some(Inline::Direct(entry)), Some(request), _) => {
-                HostState::enter(&mut warm.store, backend, declarations, |store| {
-                    entry
+        let (outcome, record) = match (entry, request) {
+            (Entry::Direct(direct), Some(request)) => {
+                HostState::enter(store, backend, declarations, |store| {
+                    direct
                         .call_inline(store, &request)
                         .map(|reply| inline_outcome(store.data_mut(), &reply))
                 })
             }
-            (_, _, General::Direct(entry)) => {
+            (Entry::Direct(direct), None) => {
                 let request = &self.request[..];
-                HostState::enter(&mut warm.store, backend, declarations, |store| {
-                    entry
+                HostState::enter(store, backend, declarations, |store| {
+                    direct
                         .call_packed(store, request)
                         .map(|result| result.map(|packed| crate::packed::unpack_reply(&packed)))
                 })
             }
-            (Some(Inline::Component(func)), Some(request), _) => {
-                // SAFETY: type-checked as `InlineFunc` at instantiation.
-                let call = unsafe { InlineFunc::new_unchecked(func) };
-                HostState::enter(&mut warm.store, backend, declarations, |store| {
-                    call.call(&mut *store, (request,))
-                        .map(|(reply,)| inline_outcome(store.data_mut(), &reply))
-                })
-            }
-            (_, _, General::Packed(func)) => {
-                let request = &self.request[..];
-                // SAFETY: type-checked as `PackedFunc` at instantiation.
-                let call = unsafe { PackedFunc::new_unchecked(func) };
-                HostState::enter(&mut warm.store, backend, declarations, |store| {
-                    call.call(store, (request,))
-                        .map(|(result,)| result.map(|packed| crate::packed::unpack_reply(&packed)))
-                })
-            }
-            (_, _, General::Lists(func)) => {
-                // SAFETY: type-checked as `ListsFunc` at instantiation.
-                let call = unsafe { ListsFunc::new_unchecked(func) };
-                HostState::enter(&mut warm.store, backend, declarations, |store| {
-                    call.call(store, (function, keys, args))
-                        .map(|(result,)| result.map(Ok))
-                })
+            (Entry::Component(component), request) => {
+                match (component.inline, request, component.general) {
+                    (Some(func), Some(request), _) => {
+                        // SAFETY: type-checked as `InlineFunc` at instantiation.
+                        let call = unsafe { InlineFunc::new_unchecked(func) };
+                        HostState::enter(store, backend, declarations, |store| {
+                            call.call(&mut *store, (request,))
+                                .map(|(reply,)| inline_outcome(store.data_mut(), &reply))
+                        })
+                    }
+                    (_, _, General::Packed(func)) => {
+                        let request = &self.request[..];
+                        // SAFETY: type-checked as `PackedFunc` at instantiation.
+                        let call = unsafe { PackedFunc::new_unchecked(func) };
+                        HostState::enter(store, backend, declarations, |store| {
+                            call.call(store, (request,)).map(|(result,)| {
+                                result.map(|packed| crate::packed::unpack_reply(&packed))
+                            })
+                        })
+                    }
+                    (_, _, General::Lists(func)) => {
+                        // SAFETY: type-checked as `ListsFunc` at instantiation.
+                        let call = unsafe { ListsFunc::new_unchecked(func) };
+                        HostState::enter(store, backend, declarations, |store| {
+                            call.call(store, (function, keys, args))
+                                .map(|(result,)| result.map(Ok))
+                        })
+                    }
+                }
             }
         };
         if self.request.capacity() > KEPT_REQUEST_CAPACITY {

@@ -10,13 +10,17 @@
 
 use crate::host::HostState;
 use crate::GuestError;
-use wasmtime::{bail, Memory, Result, StoreContextMut, TypedFunc};
+use wasmtime::{bail, Func, Memory, Result, StoreContextMut, ValRaw};
 
-/// The guest's memory and allocator, found once per instance.
-#[derive(Clone)]
+/// The guest's memory and allocator, found once per instance. Plain
+/// handles, copied into each import's call for nothing (a `TypedFunc`
+/// clones its type's reference counts).
+#[derive(Clone, Copy)]
 pub(crate) struct GuestMemory {
     pub(crate) memory: Memory,
-    pub(crate) realloc: TypedFunc<(i32, i32, i32, i32), i32>,
+    /// `cabi_realloc`, type-checked as `(i32, i32, i32, i32) -> i32` when
+    /// the instance was made.
+    pub(crate) realloc: Func,
 }
 
 /// A direct instance's store (in an import, its caller's), with the
@@ -28,7 +32,7 @@ pub(crate) struct Guest<'a> {
 
 impl<'a> Guest<'a> {
     pub(crate) fn new(caller: StoreContextMut<'a, HostState>) -> Result<Self> {
-        let Some(memory) = caller.data().direct.clone() else {
+        let Some(memory) = caller.data().direct else {
             bail!("direct import called outside a direct instance");
         };
         Ok(Self { caller, memory })
@@ -38,11 +42,13 @@ impl<'a> Guest<'a> {
         self.caller.data_mut()
     }
 
-    /// A copy of the `size` bytes at `ptr`, which must be aligned to
-    /// `align` (a return area).
-    pub(crate) fn read(&self, ptr: i32, size: u32, align: u32) -> Result<Vec<u8>> {
+    /// A copy of the `N` bytes at `ptr`, which must be aligned to `align`
+    /// (a return area).
+    pub(crate) fn read<const N: usize>(&self, ptr: i32, align: u32) -> Result<[u8; N]> {
         aligned(ptr as u32, align, "return pointer")?;
-        Ok(self.slice(ptr as u32, size)?.to_vec())
+        let mut area = [0; N];
+        area.copy_from_slice(self.slice(ptr as u32, N as u32)?);
+        Ok(area)
     }
 
     /// `len` bytes at `ptr`, checked to lie in memory.
@@ -111,8 +117,15 @@ impl<'a> Guest<'a> {
         let Ok(size) = i32::try_from(size) else {
             bail!("list too large to lower");
         };
-        let realloc = self.memory.realloc.clone();
-        let ptr = realloc.call(&mut self.caller, (0, 0, align as i32, size))? as u32;
+        let mut params_and_result = [0, 0, align as i32, size].map(ValRaw::i32);
+        // SAFETY: `realloc`'s type was checked when the instance was made,
+        // and the array holds its four parameters and room for its result.
+        unsafe {
+            self.memory
+                .realloc
+                .call_unchecked(&mut self.caller, &mut params_and_result)?
+        };
+        let ptr = params_and_result[0].get_i32() as u32;
         aligned(ptr, align, "realloc return")?;
         self.slice_mut(ptr, size as usize)?;
         Ok(ptr)

@@ -12,10 +12,11 @@
 use super::abi::{case, f64_at, i32_at, Guest};
 use crate::bindings::pattern::engine::{log, redis};
 use crate::host::HostState;
+use crate::Node;
 use redis::Host as _;
 use redis::{
-    Condition, ExpireCondition, Expiry, ScoreComparison, SetOptions, ZaddOptions, ZrangeBy,
-    ZrangeOptions,
+    Condition, ExpireCondition, Expiry, ScoreComparison, SetOptions, StreamEntry, Trim,
+    TrimStrategy, XaddOptions, XreadgroupOptions, ZaddOptions, ZrangeBy, ZrangeOptions,
 };
 use wasmtime::{bail, AsContextMut, Caller, Linker, Result};
 
@@ -35,7 +36,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     add_strings(linker)?;
     add_keys(linker)?;
     add_hashes(linker)?;
+    add_sets(linker)?;
     add_sorted_sets(linker)?;
+    add_streams(linker)?;
     add_server(linker)?;
     Ok(())
 }
@@ -139,6 +142,68 @@ fn add_hashes(linker: &mut Linker<HostState>) -> Result<()> {
             })?;
             let result = g.state().hset(key, pairs);
             g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "hget",
+        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
+            let result = g.state().hget(key, field);
+            g.lower_result(ret, AT4, result, option_bytes)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "hincrby",
+        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, by: i64, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
+            let result = g.state().hincrby(key, field, by);
+            g.lower_result(ret, AT8, result, int)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "hgetall",
+        |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let result = g.state().hgetall(key);
+            g.lower_result(ret, AT4, result, |g, at, pairs| pair_list(g, at, &pairs))
+        },
+    )?;
+    Ok(())
+}
+
+fn add_sets(linker: &mut Linker<HostState>) -> Result<()> {
+    for (name, remove) in [("sadd", false), ("srem", true)] {
+        linker.func_wrap(
+            REDIS,
+            name,
+            move |mut c: C<'_>, k: i32, kl: i32, ms: i32, n: i32, ret: i32| {
+                let mut g = Guest::new(c.as_context_mut())?;
+                let key = g.bytes(k, kl)?;
+                let members = g.byte_lists(ms, n)?;
+                let result = match remove {
+                    false => g.state().sadd(key, members),
+                    true => g.state().srem(key, members),
+                };
+                g.lower_result(ret, AT8, result, uint)
+            },
+        )?;
+    }
+    linker.func_wrap(
+        REDIS,
+        "smembers",
+        |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let result = g.state().smembers(key);
+            g.lower_result(ret, AT4, result, |g, at, members| {
+                byte_list(g, at, &members)
+            })
         },
     )?;
     Ok(())
@@ -249,18 +314,14 @@ fn add_sorted_sets(linker: &mut Linker<HostState>) -> Result<()> {
                     let result = g.state().zrange_withscores(key, by, options);
                     return g.lower_result(ret, AT4, result, |g, at, members| {
                         g.lower_list(at, &members, 16, 8, |g, at, (member, score)| {
-                            let pair = g.lower_bytes(member)?;
-                            g.write_pair(at, pair)?;
+                            text(g, at, member)?;
                             g.write(at + 8, &score.to_le_bytes())
                         })
                     });
                 }
                 let result = g.state().zrange(key, by, options);
                 g.lower_result(ret, AT4, result, |g, at, members| {
-                    g.lower_list(at, &members, 8, 4, |g, at, member| {
-                        let pair = g.lower_bytes(member)?;
-                        g.write_pair(at, pair)
-                    })
+                    byte_list(g, at, &members)
                 })
             },
         )?;
@@ -268,7 +329,168 @@ fn add_sorted_sets(linker: &mut Linker<HostState>) -> Result<()> {
     Ok(())
 }
 
+fn add_streams(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        "xadd",
+        |mut c: C<'_>,
+         k: i32,
+         kl: i32,
+         id: i32,
+         idl: i32,
+         fs: i32,
+         n: i32,
+         no_mkstream: i32,
+         trimmed: i32,
+         strategy: i32,
+         s0: i64,
+         s1: i32,
+         approximate: i32,
+         limited: i32,
+         limit: i64,
+         ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let id = g.string(id, idl)?;
+            let fields = g.list(fs, n, 16, 4, pair)?;
+            let trim = match case(trimmed, 2, "option")? {
+                0 => None,
+                _ => Some(Trim {
+                    strategy: match case(strategy, 2, "trim-strategy")? {
+                        0 => TrimStrategy::MaxLen(s0 as u64),
+                        _ => TrimStrategy::MinId(g.string(s0 as i32, s1)?),
+                    },
+                    approximate: approximate != 0,
+                    limit: optional(limited, limit)?,
+                }),
+            };
+            let options = XaddOptions {
+                no_mkstream: no_mkstream != 0,
+                trim,
+            };
+            let result = g.state().xadd(key, id, fields, options);
+            g.lower_result(ret, AT4, result, |g, at, id| {
+                option_bytes(g, at, id.map(String::into_bytes))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xreadgroup",
+        |mut c: C<'_>,
+         gr: i32,
+         grl: i32,
+         co: i32,
+         col: i32,
+         ss: i32,
+         n: i32,
+         counted: i32,
+         count: i64,
+         no_ack: i32,
+         ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (group, consumer) = (g.string(gr, grl)?, g.string(co, col)?);
+            let streams = g.list(ss, n, 16, 4, |g, raw| {
+                let key = g.bytes(i32_at(raw, 0), i32_at(raw, 4))?;
+                Ok((key, g.string(i32_at(raw, 8), i32_at(raw, 12))?))
+            })?;
+            let options = XreadgroupOptions {
+                count: optional(counted, count)?,
+                no_ack: no_ack != 0,
+            };
+            let result = g.state().xreadgroup(group, consumer, streams, options);
+            g.lower_result(ret, AT4, result, |g, at, streams| {
+                g.lower_list(at, &streams, 16, 4, |g, at, (key, entries)| {
+                    text(g, at, key)?;
+                    entry_list(g, at + 8, entries)
+                })
+            })
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xack",
+        |mut c: C<'_>, k: i32, kl: i32, gr: i32, grl: i32, ids: i32, n: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, group) = (g.bytes(k, kl)?, g.string(gr, grl)?);
+            let ids = g.list(ids, n, 8, 4, string)?;
+            let result = g.state().xack(key, group, ids);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xdel",
+        |mut c: C<'_>, k: i32, kl: i32, ids: i32, n: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let ids = g.list(ids, n, 8, 4, string)?;
+            let result = g.state().xdel(key, ids);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xgroup-create",
+        |mut c: C<'_>, k: i32, kl: i32, gr: i32, grl: i32, id: i32, idl: i32, mk: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let (group, id) = (g.string(gr, grl)?, g.string(id, idl)?);
+            let result = g.state().xgroup_create(key, group, id, mk != 0);
+            g.lower_result(ret, AT4, result, boolean)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xautoclaim",
+        |mut c: C<'_>,
+         k: i32,
+         kl: i32,
+         gr: i32,
+         grl: i32,
+         co: i32,
+         col: i32,
+         idle: i64,
+         st: i32,
+         stl: i32,
+         counted: i32,
+         count: i64,
+         ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let (group, consumer) = (g.string(gr, grl)?, g.string(co, col)?);
+            let start = g.string(st, stl)?;
+            let count = optional(counted, count)?;
+            let result = g
+                .state()
+                .xautoclaim(key, group, consumer, idle as u64, start, count);
+            // `autoclaim-result`: the next start, the entries at 8, the
+            // deleted ids at 16.
+            g.lower_result(ret, AT4, result, |g, at, claimed| {
+                text(g, at, claimed.next_start.as_bytes())?;
+                entry_list(g, at + 8, &claimed.entries)?;
+                let ids: Vec<&[u8]> = claimed.deleted_ids.iter().map(|id| id.as_bytes()).collect();
+                byte_list(g, at + 16, &ids)
+            })
+        },
+    )?;
+    Ok(())
+}
+
 fn add_server(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        "command",
+        |mut c: C<'_>, n: i32, nl: i32, args: i32, count: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let name = g.string(n, nl)?;
+            let args = g.byte_lists(args, count)?;
+            let result = g.state().command(name, args);
+            g.lower_result(ret, AT4, result, |g, at, nodes| {
+                g.lower_list(at, &nodes, 24, 8, node)
+            })
+        },
+    )?;
     linker.func_wrap(REDIS, "time", |mut c: C<'_>, ret: i32| {
         let mut g = Guest::new(c.as_context_mut())?;
         let result = g.state().time();
@@ -324,7 +546,13 @@ fn uint(g: &mut Guest, at: u32, value: u64) -> Result<()> {
 }
 
 fn bytes(g: &mut Guest, at: u32, value: Vec<u8>) -> Result<()> {
-    let pair = g.lower_bytes(&value)?;
+    text(g, at, &value)
+}
+
+/// A `bytes` or `string` written at `at`: copied into memory the guest
+/// allocates, its pointer and length here.
+fn text(g: &mut Guest, at: u32, value: &[u8]) -> Result<()> {
+    let pair = g.lower_bytes(value)?;
     g.write_pair(at, pair)
 }
 
@@ -346,6 +574,80 @@ fn option(g: &mut Guest, at: u32, value: Option<[u8; 8]>) -> Result<()> {
             g.write(at, &[1])?;
             g.write(at + 8, &value)
         }
+    }
+}
+
+/// A `tuple<bytes, bytes>` element: two pointers and lengths.
+fn pair(g: &Guest, raw: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let first = g.bytes(i32_at(raw, 0), i32_at(raw, 4))?;
+    Ok((first, g.bytes(i32_at(raw, 8), i32_at(raw, 12))?))
+}
+
+/// A `string` element: a pointer and a length.
+fn string(g: &Guest, raw: &[u8]) -> Result<String> {
+    g.string(i32_at(raw, 0), i32_at(raw, 4))
+}
+
+/// An `option<u64>` from its flat discriminant and value.
+fn optional(discriminant: i32, value: i64) -> Result<Option<u64>> {
+    Ok(match case(discriminant, 2, "option")? {
+        0 => None,
+        _ => Some(value as u64),
+    })
+}
+
+/// A `list<bytes>` (or `list<string>`) written at `at`.
+fn byte_list<T: AsRef<[u8]>>(g: &mut Guest, at: u32, items: &[T]) -> Result<()> {
+    g.lower_list(at, items, 8, 4, |g, at, item| text(g, at, item.as_ref()))
+}
+
+/// A `list<tuple<bytes, bytes>>` written at `at`.
+fn pair_list(g: &mut Guest, at: u32, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+    g.lower_list(at, pairs, 16, 4, |g, at, (first, second)| {
+        text(g, at, first)?;
+        text(g, at + 8, second)
+    })
+}
+
+/// A `list<stream-entry>` written at `at`: each entry its id, then its
+/// fields at 8.
+fn entry_list(g: &mut Guest, at: u32, entries: &[StreamEntry]) -> Result<()> {
+    g.lower_list(at, entries, 16, 4, |g, at, entry| {
+        text(g, at, entry.id.as_bytes())?;
+        pair_list(g, at + 8, &entry.fields)
+    })
+}
+
+/// A `node` written at `at`: its case, then its payload at 8.
+fn node(g: &mut Guest, at: u32, node: &Node) -> Result<()> {
+    let case: u8 = match node {
+        Node::Nil => 0,
+        Node::Integer(_) => 1,
+        Node::Double(_) => 2,
+        Node::Boolean(_) => 3,
+        Node::BigNumber(_) => 4,
+        Node::Status(_) => 5,
+        Node::Bulk(_) => 6,
+        Node::Verbatim(_) => 7,
+        Node::Error(_) => 8,
+        Node::Array(_) => 9,
+        Node::Map(_) => 10,
+        Node::Set(_) => 11,
+    };
+    g.write(at, &[case])?;
+    let payload = at + 8;
+    match node {
+        Node::Nil => Ok(()),
+        Node::Integer(n) => g.write(payload, &n.to_le_bytes()),
+        Node::Double(d) => g.write(payload, &d.to_le_bytes()),
+        Node::Boolean(b) => g.write(payload, &[*b as u8]),
+        Node::BigNumber(t) | Node::Status(t) | Node::Error(t) => text(g, payload, t.as_bytes()),
+        Node::Bulk(b) => text(g, payload, b),
+        Node::Verbatim(v) => {
+            text(g, payload, v.format.as_bytes())?;
+            text(g, payload + 8, &v.text)
+        }
+        Node::Array(n) | Node::Map(n) | Node::Set(n) => g.write(payload, &n.to_le_bytes()),
     }
 }
 

@@ -142,8 +142,7 @@ fn defines_memory(module: &[u8]) -> Option<bool> {
     Some(false)
 }
 
-/// A direct instance's entries and memory.
-#[derive(Clone)]
+/// A direct instance's entries.
 pub(crate) struct Entry {
     inline: InlineFunc,
     packed: TypedFunc<(i32, i32), i32>,
@@ -156,13 +155,14 @@ pub(crate) fn instantiate(
     store: &mut Store<HostState>,
 ) -> wasmtime::Result<Entry> {
     let instance = pre.instantiate(&mut *store)?;
+    let realloc = instance.get_typed_func::<(i32, i32, i32, i32), i32>(&mut *store, REALLOC)?;
     let memory = GuestMemory {
         memory: instance
             .get_memory(&mut *store, MEMORY)
             .ok_or_else(|| wasmtime::format_err!("no memory export"))?,
-        realloc: instance.get_typed_func(&mut *store, REALLOC)?,
+        realloc: *realloc.func(),
     };
-    store.data_mut().direct = Some(memory.clone());
+    store.data_mut().direct = Some(memory);
     Ok(Entry {
         inline: instance.get_typed_func(&mut *store, INLINE_CALL)?,
         packed: instance.get_typed_func(&mut *store, PACKED_CALL)?,
@@ -190,7 +190,7 @@ impl Entry {
         )?;
         // `inline-reply`: the length, then 8 words from offset 8.
         let guest = Guest::new(store.as_context_mut())?;
-        let area = guest.read(ret, 72, 8)?;
+        let area = guest.read::<72>(ret, 8)?;
         let words = std::array::from_fn(|i| {
             u64::from_le_bytes(area[8 + i * 8..16 + i * 8].try_into().expect("8 bytes"))
         });
@@ -209,7 +209,7 @@ impl Entry {
         // `result<bytes, error>`: the discriminant, then at 4 the bytes'
         // pointer and length, or the error's case, pointer and length.
         let guest = Guest::new(store.as_context_mut())?;
-        let area = guest.read(ret, 16, 4)?;
+        let area = guest.read::<16>(ret, 4)?;
         let reply = match area[0] {
             0 => Ok(guest.bytes(i32_at(&area, 4), i32_at(&area, 8))?),
             1 => Err(guest.error(i32::from(area[4]), i32_at(&area, 8), i32_at(&area, 12))?),
