@@ -34,7 +34,18 @@ fn outcome(con: &mut Connection, target: &str, keys: &[&str], args: &[&str]) -> 
 #[test]
 fn libraries_whose_imports_it_serves_run_directly_unless_turned_off() {
     let [(_, direct), (_, component)] = both();
-    let direct_libraries = ["lock", "ratelimit", "board", "cache", "session", "raw-abi"];
+    let direct_libraries = [
+        "lock",
+        "ratelimit",
+        "board",
+        "cache",
+        "session",
+        "queue",
+        "events",
+        "memory",
+        "hostile",
+        "raw-abi",
+    ];
     // `primitives` calls every typed import, some of which the direct path
     // does not serve (`mget`, `xrange`, ...).
     let component_libraries = ["primitives"];

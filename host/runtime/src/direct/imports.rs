@@ -16,7 +16,8 @@ use crate::Node;
 use redis::Host as _;
 use redis::{
     Condition, ExpireCondition, Expiry, ScoreComparison, SetOptions, StreamEntry, Trim,
-    TrimStrategy, XaddOptions, XreadgroupOptions, ZaddOptions, ZrangeBy, ZrangeOptions,
+    TrimStrategy, XaddOptions, XpendingQuery, XreadgroupOptions, ZaddOptions, ZrangeBy,
+    ZrangeOptions,
 };
 use wasmtime::{bail, AsContextMut, Caller, Linker, Result};
 
@@ -33,67 +34,279 @@ const AT8: u32 = 8;
 
 /// Adds every import the direct path serves to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
+    add_families(linker)?;
     add_strings(linker)?;
     add_keys(linker)?;
     add_hashes(linker)?;
-    add_sets(linker)?;
+    add_lists(linker)?;
     add_sorted_sets(linker)?;
     add_streams(linker)?;
     add_server(linker)?;
     Ok(())
 }
 
-fn add_strings(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap(REDIS, "get", |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
-        let mut g = Guest::new(c.as_context_mut())?;
-        let key = g.bytes(k, kl)?;
-        let result = g.state().get(key);
-        g.lower_result(ret, AT4, result, option_bytes)
-    })?;
+/// A typed import's method: the `redis::Host` method the component's
+/// import calls, named as a plain function.
+type Method<A, T> = fn(&mut HostState, Vec<u8>, A) -> Outcome<T>;
+
+type Outcome<T> = std::result::Result<T, crate::GuestError>;
+
+/// How a result's value is written: where it starts (after an aligned
+/// discriminant) and by which function.
+struct Lowering<T> {
+    at: u32,
+    write: fn(&mut Guest, u32, T) -> Result<()>,
+}
+
+// Derived, both would require `T: Copy`; a function pointer is `Copy`.
+impl<T> Clone for Lowering<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Lowering<T> {}
+
+const UINT: Lowering<u64> = Lowering {
+    at: AT8,
+    write: uint,
+};
+const INT: Lowering<i64> = Lowering {
+    at: AT8,
+    write: int,
+};
+const BOOL: Lowering<bool> = Lowering {
+    at: AT4,
+    write: boolean,
+};
+const OPTION_BYTES: Lowering<Option<Vec<u8>>> = Lowering {
+    at: AT4,
+    write: option_bytes,
+};
+const BYTES: Lowering<Vec<u8>> = Lowering {
+    at: AT4,
+    write: bytes,
+};
+const BYTE_LIST: Lowering<Vec<Vec<u8>>> = Lowering {
+    at: AT4,
+    write: |g, at, items| byte_list(g, at, &items),
+};
+
+/// `name(key: bytes) -> result<T, error>`.
+fn by_key<T: 'static>(
+    linker: &mut Linker<HostState>,
+    name: &str,
+    method: fn(&mut HostState, Vec<u8>) -> Outcome<T>,
+    lowering: Lowering<T>,
+) -> Result<()> {
     linker.func_wrap(
         REDIS,
-        "set",
-        |mut c: C<'_>, k: i32, kl: i32, v: i32, vl: i32, cond: i32, exp: i32, n: i64, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let (key, value) = (g.bytes(k, kl)?, g.bytes(v, vl)?);
-            let options = SetOptions {
-                condition: condition(cond)?,
-                expiry: expiry(exp, n)?,
-            };
-            let result = g.state().set(key, value, options);
-            g.lower_result(ret, AT4, result, boolean)
-        },
-    )?;
-    linker.func_wrap(
-        REDIS,
-        "incrby",
-        |mut c: C<'_>, k: i32, kl: i32, by: i64, ret: i32| {
+        name,
+        move |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
             let mut g = Guest::new(c.as_context_mut())?;
             let key = g.bytes(k, kl)?;
-            let result = g.state().incrby(key, by);
+            let result = method(g.state(), key);
+            g.lower_result(ret, lowering.at, result, lowering.write)
+        },
+    )?;
+    Ok(())
+}
+
+/// `name(key: bytes, x: bytes) -> result<T, error>`.
+fn by_key_and_bytes<T: 'static>(
+    linker: &mut Linker<HostState>,
+    name: &str,
+    method: Method<Vec<u8>, T>,
+    lowering: Lowering<T>,
+) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        name,
+        move |mut c: C<'_>, k: i32, kl: i32, x: i32, xl: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, x) = (g.bytes(k, kl)?, g.bytes(x, xl)?);
+            let result = method(g.state(), key, x);
+            g.lower_result(ret, lowering.at, result, lowering.write)
+        },
+    )?;
+    Ok(())
+}
+
+/// `name(key: bytes, items: list<bytes>) -> result<u64, error>`.
+fn by_key_and_list(
+    linker: &mut Linker<HostState>,
+    name: &str,
+    method: Method<Vec<Vec<u8>>, u64>,
+) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        name,
+        move |mut c: C<'_>, k: i32, kl: i32, items: i32, n: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let items = g.byte_lists(items, n)?;
+            let result = method(g.state(), key, items);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    Ok(())
+}
+
+/// `name(key: bytes, n: s64) -> result<s64, error>`.
+fn by_key_and_int(
+    linker: &mut Linker<HostState>,
+    name: &str,
+    method: Method<i64, i64>,
+) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        name,
+        move |mut c: C<'_>, k: i32, kl: i32, n: i64, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let result = method(g.state(), key, n);
             g.lower_result(ret, AT8, result, int)
         },
     )?;
     Ok(())
 }
 
-fn add_keys(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap(REDIS, "del", |mut c: C<'_>, ks: i32, n: i32, ret: i32| {
-        let mut g = Guest::new(c.as_context_mut())?;
-        let keys = g.byte_lists(ks, n)?;
-        let result = g.state().del(keys);
-        g.lower_result(ret, AT8, result, uint)
-    })?;
+/// `name(key: bytes, start: s64, stop: s64) -> result<T, error>`.
+fn by_key_and_range<T: 'static>(
+    linker: &mut Linker<HostState>,
+    name: &str,
+    method: fn(&mut HostState, Vec<u8>, i64, i64) -> Outcome<T>,
+    lowering: Lowering<T>,
+) -> Result<()> {
     linker.func_wrap(
         REDIS,
-        "exists",
-        |mut c: C<'_>, ks: i32, n: i32, ret: i32| {
+        name,
+        move |mut c: C<'_>, k: i32, kl: i32, start: i64, stop: i64, ret: i32| {
             let mut g = Guest::new(c.as_context_mut())?;
-            let keys = g.byte_lists(ks, n)?;
-            let result = g.state().exists(keys);
-            g.lower_result(ret, AT8, result, uint)
+            let key = g.bytes(k, kl)?;
+            let result = method(g.state(), key, start, stop);
+            g.lower_result(ret, lowering.at, result, lowering.write)
         },
     )?;
+    Ok(())
+}
+
+/// The imports of one of the shapes above.
+fn add_families(linker: &mut Linker<HostState>) -> Result<()> {
+    type H = HostState;
+    by_key(linker, "get", H::get, OPTION_BYTES)?;
+    by_key(linker, "getdel", H::getdel, OPTION_BYTES)?;
+    by_key(linker, "ttl", H::ttl, INT)?;
+    by_key(linker, "pttl", H::pttl, INT)?;
+    by_key(linker, "persist", H::persist, BOOL)?;
+    for (name, method) in [
+        ("llen", H::llen as fn(&mut H, Vec<u8>) -> Outcome<u64>),
+        ("hlen", H::hlen),
+        ("scard", H::scard),
+        ("zcard", H::zcard),
+    ] {
+        by_key(linker, name, method, UINT)?;
+    }
+    let key_type = Lowering {
+        at: AT4,
+        write: |g: &mut Guest, at: u32, name: String| bytes(g, at, name.into_bytes()),
+    };
+    by_key(linker, "key-type", H::key_type, key_type)?;
+    by_key(linker, "smembers", H::smembers, BYTE_LIST)?;
+    by_key(
+        linker,
+        "hgetall",
+        H::hgetall,
+        Lowering {
+            at: AT4,
+            write: |g, at, pairs| pair_list(g, at, &pairs),
+        },
+    )?;
+    by_key_and_bytes(linker, "hget", H::hget, OPTION_BYTES)?;
+    by_key_and_bytes(linker, "hmget-packed", H::hmget_packed, BYTES)?;
+    by_key_and_bytes(linker, "sismember", H::sismember, BOOL)?;
+    by_key_and_bytes(linker, "hexists", H::hexists, BOOL)?;
+    by_key_and_bytes(linker, "publish", H::publish, UINT)?;
+    let option_f64 = Lowering {
+        at: AT8,
+        write: |g: &mut Guest, at: u32, score: Option<f64>| {
+            option(g, at, score.map(f64::to_le_bytes))
+        },
+    };
+    by_key_and_bytes(linker, "zscore", H::zscore, option_f64)?;
+    let option_u64 = Lowering {
+        at: AT8,
+        write: |g: &mut Guest, at: u32, rank: Option<u64>| {
+            option(g, at, rank.map(u64::to_le_bytes))
+        },
+    };
+    by_key_and_bytes(linker, "zrank", H::zrank, option_u64)?;
+    by_key_and_bytes(linker, "zrevrank", H::zrevrank, option_u64)?;
+    for (name, method) in [
+        ("sadd", H::sadd as Method<Vec<Vec<u8>>, u64>),
+        ("srem", H::srem),
+        ("hdel", H::hdel),
+        ("zrem", H::zrem),
+        ("lpush", H::lpush),
+        ("rpush", H::rpush),
+    ] {
+        by_key_and_list(linker, name, method)?;
+    }
+    by_key_and_int(linker, "incrby", H::incrby)?;
+    by_key_and_int(linker, "decrby", H::decrby)?;
+    by_key_and_range(linker, "zremrangebyrank", H::zremrangebyrank, UINT)?;
+    by_key_and_range(linker, "lrange", H::lrange, BYTE_LIST)?;
+    Ok(())
+}
+
+fn add_strings(linker: &mut Linker<HostState>) -> Result<()> {
+    for (name, get) in [("set", false), ("set-get", true)] {
+        linker.func_wrap(
+            REDIS,
+            name,
+            move |mut c: C<'_>,
+                  k: i32,
+                  kl: i32,
+                  v: i32,
+                  vl: i32,
+                  cond: i32,
+                  exp: i32,
+                  n: i64,
+                  ret: i32| {
+                let mut g = Guest::new(c.as_context_mut())?;
+                let (key, value) = (g.bytes(k, kl)?, g.bytes(v, vl)?);
+                let options = SetOptions {
+                    condition: condition(cond)?,
+                    expiry: expiry(exp, n)?,
+                };
+                if get {
+                    let result = g.state().set_get(key, value, options);
+                    return g.lower_result(ret, AT4, result, option_bytes);
+                }
+                let result = g.state().set(key, value, options);
+                g.lower_result(ret, AT4, result, boolean)
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn add_keys(linker: &mut Linker<HostState>) -> Result<()> {
+    for (name, exists) in [("del", false), ("exists", true)] {
+        linker.func_wrap(
+            REDIS,
+            name,
+            move |mut c: C<'_>, ks: i32, n: i32, ret: i32| {
+                let mut g = Guest::new(c.as_context_mut())?;
+                let keys = g.byte_lists(ks, n)?;
+                let result = match exists {
+                    false => g.state().del(keys),
+                    true => g.state().exists(keys),
+                };
+                g.lower_result(ret, AT8, result, uint)
+            },
+        )?;
+    }
     for (name, at) in [("pexpire", false), ("pexpireat", true)] {
         linker.func_wrap(
             REDIS,
@@ -110,48 +323,19 @@ fn add_keys(linker: &mut Linker<HostState>) -> Result<()> {
             },
         )?;
     }
-    linker.func_wrap(REDIS, "pttl", |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
-        let mut g = Guest::new(c.as_context_mut())?;
-        let key = g.bytes(k, kl)?;
-        let result = g.state().pttl(key);
-        g.lower_result(ret, AT8, result, int)
-    })?;
     Ok(())
 }
 
 fn add_hashes(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         REDIS,
-        "hmget-packed",
-        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let (key, fields) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
-            let result = g.state().hmget_packed(key, fields);
-            g.lower_result(ret, AT4, result, bytes)
-        },
-    )?;
-    linker.func_wrap(
-        REDIS,
         "hset",
         |mut c: C<'_>, k: i32, kl: i32, ps: i32, n: i32, ret: i32| {
             let mut g = Guest::new(c.as_context_mut())?;
             let key = g.bytes(k, kl)?;
-            let pairs = g.list(ps, n, 16, 4, |g, raw| {
-                let field = g.bytes(i32_at(raw, 0), i32_at(raw, 4))?;
-                Ok((field, g.bytes(i32_at(raw, 8), i32_at(raw, 12))?))
-            })?;
+            let pairs = g.list(ps, n, 16, 4, pair)?;
             let result = g.state().hset(key, pairs);
             g.lower_result(ret, AT8, result, uint)
-        },
-    )?;
-    linker.func_wrap(
-        REDIS,
-        "hget",
-        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
-            let result = g.state().hget(key, field);
-            g.lower_result(ret, AT4, result, option_bytes)
         },
     )?;
     linker.func_wrap(
@@ -164,48 +348,26 @@ fn add_hashes(linker: &mut Linker<HostState>) -> Result<()> {
             g.lower_result(ret, AT8, result, int)
         },
     )?;
-    linker.func_wrap(
-        REDIS,
-        "hgetall",
-        |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let key = g.bytes(k, kl)?;
-            let result = g.state().hgetall(key);
-            g.lower_result(ret, AT4, result, |g, at, pairs| pair_list(g, at, &pairs))
-        },
-    )?;
     Ok(())
 }
 
-fn add_sets(linker: &mut Linker<HostState>) -> Result<()> {
-    for (name, remove) in [("sadd", false), ("srem", true)] {
+fn add_lists(linker: &mut Linker<HostState>) -> Result<()> {
+    for (name, right) in [("lpop", false), ("rpop", true)] {
         linker.func_wrap(
             REDIS,
             name,
-            move |mut c: C<'_>, k: i32, kl: i32, ms: i32, n: i32, ret: i32| {
+            move |mut c: C<'_>, k: i32, kl: i32, counted: i32, count: i64, ret: i32| {
                 let mut g = Guest::new(c.as_context_mut())?;
                 let key = g.bytes(k, kl)?;
-                let members = g.byte_lists(ms, n)?;
-                let result = match remove {
-                    false => g.state().sadd(key, members),
-                    true => g.state().srem(key, members),
+                let count = optional(counted, count)?;
+                let result = match right {
+                    false => g.state().lpop(key, count),
+                    true => g.state().rpop(key, count),
                 };
-                g.lower_result(ret, AT8, result, uint)
+                g.lower_result(ret, AT4, result, |g, at, items| byte_list(g, at, &items))
             },
         )?;
     }
-    linker.func_wrap(
-        REDIS,
-        "smembers",
-        |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let key = g.bytes(k, kl)?;
-            let result = g.state().smembers(key);
-            g.lower_result(ret, AT4, result, |g, at, members| {
-                byte_list(g, at, &members)
-            })
-        },
-    )?;
     Ok(())
 }
 
@@ -230,47 +392,6 @@ fn add_sorted_sets(linker: &mut Linker<HostState>) -> Result<()> {
             };
             let result = g.state().zadd(key, members, options);
             g.lower_result(ret, AT8, result, uint)
-        },
-    )?;
-    linker.func_wrap(
-        REDIS,
-        "zrem",
-        |mut c: C<'_>, k: i32, kl: i32, ms: i32, n: i32, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let key = g.bytes(k, kl)?;
-            let members = g.byte_lists(ms, n)?;
-            let result = g.state().zrem(key, members);
-            g.lower_result(ret, AT8, result, uint)
-        },
-    )?;
-    linker.func_wrap(REDIS, "zcard", |mut c: C<'_>, k: i32, kl: i32, ret: i32| {
-        let mut g = Guest::new(c.as_context_mut())?;
-        let key = g.bytes(k, kl)?;
-        let result = g.state().zcard(key);
-        g.lower_result(ret, AT8, result, uint)
-    })?;
-    linker.func_wrap(
-        REDIS,
-        "zscore",
-        |mut c: C<'_>, k: i32, kl: i32, m: i32, ml: i32, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let (key, member) = (g.bytes(k, kl)?, g.bytes(m, ml)?);
-            let result = g.state().zscore(key, member);
-            g.lower_result(ret, AT8, result, |g, at, score| {
-                option(g, at, score.map(f64::to_le_bytes))
-            })
-        },
-    )?;
-    linker.func_wrap(
-        REDIS,
-        "zrevrank",
-        |mut c: C<'_>, k: i32, kl: i32, m: i32, ml: i32, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let (key, member) = (g.bytes(k, kl)?, g.bytes(m, ml)?);
-            let result = g.state().zrevrank(key, member);
-            g.lower_result(ret, AT8, result, |g, at, rank| {
-                option(g, at, rank.map(u64::to_le_bytes))
-            })
         },
     )?;
     for (name, count) in [("zremrangebyscore", false), ("zcount", true)] {
@@ -403,6 +524,104 @@ fn add_streams(linker: &mut Linker<HostState>) -> Result<()> {
                 g.lower_list(at, &streams, 16, 4, |g, at, (key, entries)| {
                     text(g, at, key)?;
                     entry_list(g, at + 8, entries)
+                })
+            })
+        },
+    )?;
+    for (name, reverse) in [("xrange", false), ("xrevrange", true)] {
+        linker.func_wrap(
+            REDIS,
+            name,
+            move |mut c: C<'_>,
+                  k: i32,
+                  kl: i32,
+                  a: i32,
+                  al: i32,
+                  b: i32,
+                  bl: i32,
+                  counted: i32,
+                  count: i64,
+                  ret: i32| {
+                let mut g = Guest::new(c.as_context_mut())?;
+                let key = g.bytes(k, kl)?;
+                let (first, second) = (g.string(a, al)?, g.string(b, bl)?);
+                let count = optional(counted, count)?;
+                let result = match reverse {
+                    false => g.state().xrange(key, first, second, count),
+                    true => g.state().xrevrange(key, first, second, count),
+                };
+                g.lower_result(ret, AT4, result, |g, at, entries| {
+                    entry_list(g, at, &entries)
+                })
+            },
+        )?;
+    }
+    linker.func_wrap(
+        REDIS,
+        "xpending",
+        |mut c: C<'_>, k: i32, kl: i32, gr: i32, grl: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, group) = (g.bytes(k, kl)?, g.string(gr, grl)?);
+            let result = g.state().xpending(key, group);
+            // `pending-summary`: the count, the smallest id at 8, the
+            // largest at 20, the consumers at 32.
+            g.lower_result(ret, AT8, result, |g, at, summary| {
+                g.write(at, &summary.count.to_le_bytes())?;
+                option_bytes(g, at + 8, summary.smallest_id.map(String::into_bytes))?;
+                option_bytes(g, at + 20, summary.largest_id.map(String::into_bytes))?;
+                g.lower_list(
+                    at + 32,
+                    &summary.consumers,
+                    16,
+                    8,
+                    |g, at, (name, count)| {
+                        text(g, at, name.as_bytes())?;
+                        g.write(at + 8, &count.to_le_bytes())
+                    },
+                )
+            })
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xpending-range",
+        |mut c: C<'_>,
+         k: i32,
+         kl: i32,
+         gr: i32,
+         grl: i32,
+         idled: i32,
+         idle: i64,
+         st: i32,
+         stl: i32,
+         en: i32,
+         enl: i32,
+         count: i64,
+         named: i32,
+         co: i32,
+         col: i32,
+         ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, group) = (g.bytes(k, kl)?, g.string(gr, grl)?);
+            let query = XpendingQuery {
+                min_idle_ms: optional(idled, idle)?,
+                start: g.string(st, stl)?,
+                end: g.string(en, enl)?,
+                count: count as u64,
+                consumer: match case(named, 2, "option")? {
+                    0 => None,
+                    _ => Some(g.string(co, col)?),
+                },
+            };
+            let result = g.state().xpending_range(key, group, query);
+            // `pending-entry`: the id, the consumer at 8, the idle time at
+            // 16, the deliveries at 24.
+            g.lower_result(ret, AT4, result, |g, at, entries| {
+                g.lower_list(at, &entries, 32, 8, |g, at, entry| {
+                    text(g, at, entry.id.as_bytes())?;
+                    text(g, at + 8, entry.consumer.as_bytes())?;
+                    g.write(at + 16, &entry.idle_ms.to_le_bytes())?;
+                    g.write(at + 24, &entry.deliveries.to_le_bytes())
                 })
             })
         },
