@@ -96,6 +96,12 @@ fn each_kit_describes_prefixes_and_budgets(con: &mut redis::Connection) {
         let described: Value = redis::cmd("PATTERN.DESCRIBE").arg(twin).query(con).unwrap();
         let described = fields(&described);
         assert_eq!(described["key_prefixes"], Value::Array(vec![]), "{twin}");
+        // Their WASI imports keep them off the direct path.
+        assert_eq!(
+            described["entry"],
+            Value::BulkString(b"component".to_vec()),
+            "{twin}"
+        );
         let budgets = fields(&described["budgets"]);
         assert_eq!(
             budgets["max_host_calls"],

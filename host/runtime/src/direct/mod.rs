@@ -78,16 +78,48 @@ pub(crate) fn prepare(
     component: &[u8],
 ) -> Option<InstancePre<HostState>> {
     let module = main_module(component)?;
-    let module = Module::new(engine, module).ok()?;
-    let exported = |name: &str| module.get_export(name).is_some();
+    // Read before compiling: a module of another shape (a JS engine of
+    // megabytes, say) is not compiled a second time for nothing.
+    let (imports, exports) = imports_and_exports(module)?;
+    let exported = |name: &str| exports.contains(&name);
+    let mut probe = Store::new(engine, HostState::new(String::new(), 0, [].into()));
     if ![MEMORY, REALLOC, INLINE_CALL, PACKED_CALL]
         .into_iter()
         .all(exported)
         || UNSUPPORTED_EXPORTS.into_iter().any(exported)
+        || !imports
+            .iter()
+            .all(|(module, name)| linker.get(&mut probe, module, name).is_ok())
     {
         return None;
     }
+    let module = Module::new(engine, module).ok()?;
     linker.instantiate_pre(&module).ok()
+}
+
+/// An import's module and name.
+type ImportName<'a> = (&'a str, &'a str);
+
+/// Each of `module`'s imports, and its exports' names.
+fn imports_and_exports(module: &[u8]) -> Option<(Vec<ImportName<'_>>, Vec<&str>)> {
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    for payload in Parser::new(0).parse_all(module) {
+        match payload.ok()? {
+            Payload::ImportSection(section) => {
+                for import in section {
+                    let import = import.ok()?;
+                    imports.push((import.module, import.name));
+                }
+            }
+            Payload::ExportSection(section) => {
+                for export in section {
+                    exports.push(export.ok()?.name);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((imports, exports))
 }
 
 /// The bytes of the one core module of `component` that defines a memory,
