@@ -1,8 +1,9 @@
 //! Every typed import against real Redis: what each step of
-//! `primitives.run` returned (see `tests/guests/primitives`).
+//! `primitives.run` returned (see `tests/guests/primitives`), on the direct
+//! path and through the component (`DIRECT_CALLS no`).
 
 use pattern_tests::redis::Value;
-use pattern_tests::{call, fields, Server};
+use pattern_tests::{call, fields, Server, ServerOptions};
 
 fn b(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
@@ -14,7 +15,18 @@ fn array(items: &[&str]) -> Value {
 
 #[test]
 fn every_typed_import_encodes_and_decodes_right() {
-    let server = Server::start();
+    every_typed_import_on(Server::start());
+}
+
+#[test]
+fn every_typed_import_encodes_and_decodes_right_through_the_component() {
+    every_typed_import_on(Server::with(ServerOptions {
+        module_args: vec!["DIRECT_CALLS".into(), "no".into()],
+        ..Default::default()
+    }));
+}
+
+fn every_typed_import_on(server: Server) {
     server.load("primitives");
     let mut con = server.connection();
     let keys = ["{p}s", "{p}h", "{p}set", "{p}z", "{p}l", "{p}x"];

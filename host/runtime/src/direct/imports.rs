@@ -1,7 +1,9 @@
 //! The imports the direct path serves, as core functions: each lifts its
 //! flat parameters (see [`super::abi`]), runs the very `redis::Host` (or
 //! `log`, `spill`) method the component's import runs, and lowers its
-//! result. A module importing anything else takes the component path.
+//! result. Every import of the WIT is here but the typed `hmget` (the Rust
+//! SDK calls `hmget-packed`); a module importing anything else takes the
+//! component path.
 //!
 //! Each function's core signature is the canonical ABI's flattening of its
 //! WIT signature: a `bytes` or `string` is a pointer and a length, an enum
@@ -39,6 +41,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     add_keys(linker)?;
     add_hashes(linker)?;
     add_lists(linker)?;
+    add_multi(linker)?;
     add_sorted_sets(linker)?;
     add_streams(linker)?;
     add_server(linker)?;
@@ -86,6 +89,14 @@ const OPTION_BYTES: Lowering<Option<Vec<u8>>> = Lowering {
 const BYTES: Lowering<Vec<u8>> = Lowering {
     at: AT4,
     write: bytes,
+};
+const UNIT: Lowering<()> = Lowering {
+    at: AT4,
+    write: |_, _, ()| Ok(()),
+};
+const FLOAT: Lowering<f64> = Lowering {
+    at: AT8,
+    write: |g, at, value| g.write(at, &value.to_le_bytes()),
 };
 const BYTE_LIST: Lowering<Vec<Vec<u8>>> = Lowering {
     at: AT4,
@@ -204,6 +215,7 @@ fn add_families(linker: &mut Linker<HostState>) -> Result<()> {
         ("hlen", H::hlen),
         ("scard", H::scard),
         ("zcard", H::zcard),
+        ("xlen", H::xlen),
     ] {
         by_key(linker, name, method, UINT)?;
     }
@@ -256,6 +268,7 @@ fn add_families(linker: &mut Linker<HostState>) -> Result<()> {
     by_key_and_int(linker, "decrby", H::decrby)?;
     by_key_and_range(linker, "zremrangebyrank", H::zremrangebyrank, UINT)?;
     by_key_and_range(linker, "lrange", H::lrange, BYTE_LIST)?;
+    by_key_and_range(linker, "ltrim", H::ltrim, UNIT)?;
     Ok(())
 }
 
@@ -291,6 +304,38 @@ fn add_strings(linker: &mut Linker<HostState>) -> Result<()> {
     Ok(())
 }
 
+fn add_multi(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        "incrbyfloat",
+        |mut c: C<'_>, k: i32, kl: i32, by: f64, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let result = g.state().incrbyfloat(key, by);
+            g.lower_result(ret, FLOAT.at, result, FLOAT.write)
+        },
+    )?;
+    linker.func_wrap(REDIS, "mget", |mut c: C<'_>, ks: i32, n: i32, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let keys = g.byte_lists(ks, n)?;
+        let result = g.state().mget(keys);
+        // Each `option<bytes>` takes 12 bytes: its case, then at 4 its
+        // pointer and length.
+        g.lower_result(ret, AT4, result, |g, at, values| {
+            g.lower_list(at, &values, 12, 4, |g, at, value| {
+                option_bytes(g, at, value.clone())
+            })
+        })
+    })?;
+    linker.func_wrap(REDIS, "mset", |mut c: C<'_>, ps: i32, n: i32, ret: i32| {
+        let mut g = Guest::new(c.as_context_mut())?;
+        let pairs = g.list(ps, n, 16, 4, pair)?;
+        let result = g.state().mset(pairs);
+        g.lower_result(ret, UNIT.at, result, UNIT.write)
+    })?;
+    Ok(())
+}
+
 fn add_keys(linker: &mut Linker<HostState>) -> Result<()> {
     for (name, exists) in [("del", false), ("exists", true)] {
         linker.func_wrap(
@@ -307,18 +352,21 @@ fn add_keys(linker: &mut Linker<HostState>) -> Result<()> {
             },
         )?;
     }
-    for (name, at) in [("pexpire", false), ("pexpireat", true)] {
+    type Expire = fn(&mut HostState, Vec<u8>, i64, ExpireCondition) -> Outcome<bool>;
+    for (name, method) in [
+        ("expire", HostState::expire as Expire),
+        ("expireat", HostState::expireat),
+        ("pexpire", HostState::pexpire),
+        ("pexpireat", HostState::pexpireat),
+    ] {
         linker.func_wrap(
             REDIS,
             name,
-            move |mut c: C<'_>, k: i32, kl: i32, ms: i64, cond: i32, ret: i32| {
+            move |mut c: C<'_>, k: i32, kl: i32, n: i64, cond: i32, ret: i32| {
                 let mut g = Guest::new(c.as_context_mut())?;
                 let key = g.bytes(k, kl)?;
                 let condition = expire_condition(cond)?;
-                let result = match at {
-                    false => g.state().pexpire(key, ms, condition),
-                    true => g.state().pexpireat(key, ms, condition),
-                };
+                let result = method(g.state(), key, n, condition);
                 g.lower_result(ret, AT4, result, boolean)
             },
         )?;
@@ -346,6 +394,16 @@ fn add_hashes(linker: &mut Linker<HostState>) -> Result<()> {
             let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
             let result = g.state().hincrby(key, field, by);
             g.lower_result(ret, AT8, result, int)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "hincrbyfloat",
+        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, by: f64, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
+            let result = g.state().hincrbyfloat(key, field, by);
+            g.lower_result(ret, FLOAT.at, result, FLOAT.write)
         },
     )?;
     Ok(())
@@ -381,17 +439,57 @@ fn add_sorted_sets(linker: &mut Linker<HostState>) -> Result<()> {
             let members = g.list(ms, n, 16, 8, |g, raw| {
                 Ok((f64_at(raw, 0), g.bytes(i32_at(raw, 8), i32_at(raw, 12))?))
             })?;
-            let options = ZaddOptions {
-                condition: condition(cond)?,
-                comparison: match case(cmp, 3, "score-comparison")? {
-                    0 => ScoreComparison::Any,
-                    1 => ScoreComparison::Gt,
-                    _ => ScoreComparison::Lt,
-                },
-                changed: ch != 0,
-            };
+            let options = zadd_options(cond, cmp, ch)?;
             let result = g.state().zadd(key, members, options);
             g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "zadd-incr",
+        |mut c: C<'_>,
+         k: i32,
+         kl: i32,
+         by: f64,
+         m: i32,
+         ml: i32,
+         cond: i32,
+         cmp: i32,
+         ch: i32,
+         ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, member) = (g.bytes(k, kl)?, g.bytes(m, ml)?);
+            let options = zadd_options(cond, cmp, ch)?;
+            let result = g.state().zadd_incr(key, by, member, options);
+            g.lower_result(ret, AT8, result, |g, at, score| {
+                option(g, at, score.map(f64::to_le_bytes))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "zincrby",
+        |mut c: C<'_>, k: i32, kl: i32, by: f64, m: i32, ml: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, member) = (g.bytes(k, kl)?, g.bytes(m, ml)?);
+            let result = g.state().zincrby(key, by, member);
+            g.lower_result(ret, FLOAT.at, result, FLOAT.write)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "zmscore",
+        |mut c: C<'_>, k: i32, kl: i32, ms: i32, n: i32, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let members = g.byte_lists(ms, n)?;
+            let result = g.state().zmscore(key, members);
+            // Each `option<f64>` takes 16 bytes: its case, the score at 8.
+            g.lower_result(ret, AT4, result, |g, at, scores| {
+                g.lower_list(at, &scores, 16, 8, |g, at, score| {
+                    option(g, at, score.map(f64::to_le_bytes))
+                })
+            })
         },
     )?;
     for (name, count) in [("zremrangebyscore", false), ("zcount", true)] {
@@ -476,14 +574,7 @@ fn add_streams(linker: &mut Linker<HostState>) -> Result<()> {
             let fields = g.list(fs, n, 16, 4, pair)?;
             let trim = match case(trimmed, 2, "option")? {
                 0 => None,
-                _ => Some(Trim {
-                    strategy: match case(strategy, 2, "trim-strategy")? {
-                        0 => TrimStrategy::MaxLen(s0 as u64),
-                        _ => TrimStrategy::MinId(g.string(s0 as i32, s1)?),
-                    },
-                    approximate: approximate != 0,
-                    limit: optional(limited, limit)?,
-                }),
+                _ => Some(trim(&g, strategy, s0, s1, approximate, limited, limit)?),
             };
             let options = XaddOptions {
                 no_mkstream: no_mkstream != 0,
@@ -623,6 +714,50 @@ fn add_streams(linker: &mut Linker<HostState>) -> Result<()> {
                     g.write(at + 16, &entry.idle_ms.to_le_bytes())?;
                     g.write(at + 24, &entry.deliveries.to_le_bytes())
                 })
+            })
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xtrim",
+        |mut c: C<'_>,
+         k: i32,
+         kl: i32,
+         strategy: i32,
+         s0: i64,
+         s1: i32,
+         approximate: i32,
+         limited: i32,
+         limit: i64,
+         ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let trim = trim(&g, strategy, s0, s1, approximate, limited, limit)?;
+            let result = g.state().xtrim(key, trim);
+            g.lower_result(ret, AT8, result, uint)
+        },
+    )?;
+    linker.func_wrap(
+        REDIS,
+        "xclaim",
+        |mut c: C<'_>,
+         k: i32,
+         kl: i32,
+         gr: i32,
+         grl: i32,
+         co: i32,
+         col: i32,
+         idle: i64,
+         ids: i32,
+         n: i32,
+         ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let key = g.bytes(k, kl)?;
+            let (group, consumer) = (g.string(gr, grl)?, g.string(co, col)?);
+            let ids = g.list(ids, n, 8, 4, string)?;
+            let result = g.state().xclaim(key, group, consumer, idle as u64, ids);
+            g.lower_result(ret, AT4, result, |g, at, entries| {
+                entry_list(g, at, &entries)
             })
         },
     )?;
@@ -868,6 +1003,39 @@ fn node(g: &mut Guest, at: u32, node: &Node) -> Result<()> {
         }
         Node::Array(n) | Node::Map(n) | Node::Set(n) => g.write(payload, &n.to_le_bytes()),
     }
+}
+
+/// `trim` from its flat form: the strategy's case, its joined slots (a
+/// count, or an id's pointer and length), then `approximate` and `limit`.
+fn trim(
+    g: &Guest,
+    strategy: i32,
+    s0: i64,
+    s1: i32,
+    approximate: i32,
+    limited: i32,
+    limit: i64,
+) -> Result<Trim> {
+    Ok(Trim {
+        strategy: match case(strategy, 2, "trim-strategy")? {
+            0 => TrimStrategy::MaxLen(s0 as u64),
+            _ => TrimStrategy::MinId(g.string(s0 as i32, s1)?),
+        },
+        approximate: approximate != 0,
+        limit: optional(limited, limit)?,
+    })
+}
+
+fn zadd_options(condition_case: i32, comparison: i32, changed: i32) -> Result<ZaddOptions> {
+    Ok(ZaddOptions {
+        condition: condition(condition_case)?,
+        comparison: match case(comparison, 3, "score-comparison")? {
+            0 => ScoreComparison::Any,
+            1 => ScoreComparison::Gt,
+            _ => ScoreComparison::Lt,
+        },
+        changed: changed != 0,
+    })
 }
 
 fn condition(value: i32) -> Result<Condition> {
