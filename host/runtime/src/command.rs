@@ -26,7 +26,7 @@ pub enum Word {
 /// `u64::MAX` has 20 digits, `i64::MIN` 19 and a sign.
 const MAX_NUMBER_DIGITS: usize = 20;
 
-/// The integers a command takes, all at most [`MAX_NUMBER_DIGITS`] long.
+/// The integers a command takes, all at most `MAX_NUMBER_DIGITS` long.
 pub trait Decimal: itoa::Integer {}
 
 impl Decimal for u32 {}

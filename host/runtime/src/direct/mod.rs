@@ -6,16 +6,17 @@
 //! lifting and lowering (~1 000 instructions, tenth pass in BENCHMARKS.md)
 //! and each call its typed entry, which for the light functions of a lock
 //! is more than the guest's own work. The core module is the guest's code
-//! as the component holds it; [`imports`] gives each import the canonical
-//! ABI by hand ([`abi`]) around the same `Host` methods, so a call does the
+//! as the component holds it; `imports` gives each import the canonical
+//! ABI by hand (`abi`) around the same `Host` methods, so a call does the
 //! same work and sees the same errors and traps either way.
 //!
 //! Which components: exactly one core module defines a memory; it exports
 //! `cabi_realloc` and the `inline` and `packed` entries (the Rust SDK's
 //! shape), no other allocator or initializer, and every canonical option
-//! is UTF-8. Its imports must all be among [`imports`]'; otherwise, or when
-//! the operator turns the path off, the library runs through the
-//! component, as every library did before.
+//! is UTF-8. Its imports must all be among those `imports` serves (every
+//! import of the WIT but the typed `hmget`); otherwise, or when the
+//! operator turns the path off (`DIRECT_CALLS no`), the library runs
+//! through the component, as every library did before.
 
 mod abi;
 mod imports;
