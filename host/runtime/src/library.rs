@@ -182,8 +182,6 @@ impl Library {
         let failed = |e: wasmtime::Error| LoadError::Describe(one_line(&e));
         let component = pre.instance_pre().instantiate(&mut store).map_err(failed)?;
         let instance = Pattern::new(&mut store, &component).map_err(failed)?;
-        let entry =
-            component_entry(&mut store, &component, "(loading)").map_err(LoadError::Describe)?;
         store.set_epoch_deadline(deadline_ticks(DEFAULT_DEADLINE_MS));
         let info = instance
             .pattern_engine_library()
@@ -198,13 +196,19 @@ impl Library {
             key_prefixes.clone(),
         );
         let stats = vec![FunctionStats::default(); info.functions.len()];
-        let warm = Warm {
-            store,
-            entry: Entry::Component(entry),
-        };
-        let code = match direct {
-            Some(direct) => Code::Direct(direct),
-            None => Code::Component(pre),
+        // The describing instance stays warm for a component library; a
+        // direct one gets its first direct instance below instead.
+        let (code, warm) = match direct {
+            Some(direct) => (Code::Direct(direct), None),
+            None => {
+                let entry = component_entry(&mut store, &component, "(loading)")
+                    .map_err(LoadError::Describe)?;
+                let warm = Warm {
+                    store,
+                    entry: Entry::Component(entry),
+                };
+                (Code::Component(pre), Some(warm))
+            }
         };
         let mut library = Self {
             engine,
@@ -214,7 +218,7 @@ impl Library {
             key_prefixes,
             version,
             bytes,
-            warm: Some(warm),
+            warm,
             request: Vec::new(),
             stats,
             last_usage: CallUsage::default(),

@@ -21,7 +21,7 @@ use redis::{
     TrimStrategy, XaddOptions, XpendingQuery, XreadgroupOptions, ZaddOptions, ZrangeBy,
     ZrangeOptions,
 };
-use wasmtime::{bail, AsContextMut, Caller, Linker, Result};
+use wasmtime::{bail, AsContextMut, Caller, Linker, Result, WasmTy};
 
 const REDIS: &str = "pattern:engine/redis@0.1.0";
 const LOG: &str = "pattern:engine/log@0.1.0";
@@ -84,11 +84,11 @@ const BOOL: Lowering<bool> = Lowering {
 };
 const OPTION_BYTES: Lowering<Option<Vec<u8>>> = Lowering {
     at: AT4,
-    write: option_bytes,
+    write: |g, at, value| option_bytes(g, at, value.as_deref()),
 };
 const BYTES: Lowering<Vec<u8>> = Lowering {
     at: AT4,
-    write: bytes,
+    write: |g, at, value| text(g, at, &value),
 };
 const UNIT: Lowering<()> = Lowering {
     at: AT4,
@@ -163,20 +163,43 @@ fn by_key_and_list(
     Ok(())
 }
 
-/// `name(key: bytes, n: s64) -> result<s64, error>`.
-fn by_key_and_int(
+/// `name(key: bytes, n: N) -> result<T, error>`, `N` a number (`s64`,
+/// `f64`).
+fn by_key_and_number<N: WasmTy + 'static, T: 'static>(
     linker: &mut Linker<HostState>,
     name: &str,
-    method: Method<i64, i64>,
+    method: Method<N, T>,
+    lowering: Lowering<T>,
 ) -> Result<()> {
     linker.func_wrap(
         REDIS,
         name,
-        move |mut c: C<'_>, k: i32, kl: i32, n: i64, ret: i32| {
+        move |mut c: C<'_>, k: i32, kl: i32, n: N, ret: i32| {
             let mut g = Guest::new(c.as_context_mut())?;
             let key = g.bytes(k, kl)?;
             let result = method(g.state(), key, n);
-            g.lower_result(ret, AT8, result, int)
+            g.lower_result(ret, lowering.at, result, lowering.write)
+        },
+    )?;
+    Ok(())
+}
+
+/// `name(key: bytes, field: bytes, n: N) -> result<T, error>`, `N` a
+/// number (`s64`, `f64`).
+fn by_key_field_and_number<N: WasmTy + 'static, T: 'static>(
+    linker: &mut Linker<HostState>,
+    name: &str,
+    method: fn(&mut HostState, Vec<u8>, Vec<u8>, N) -> Outcome<T>,
+    lowering: Lowering<T>,
+) -> Result<()> {
+    linker.func_wrap(
+        REDIS,
+        name,
+        move |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, n: N, ret: i32| {
+            let mut g = Guest::new(c.as_context_mut())?;
+            let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
+            let result = method(g.state(), key, field, n);
+            g.lower_result(ret, lowering.at, result, lowering.write)
         },
     )?;
     Ok(())
@@ -221,7 +244,7 @@ fn add_families(linker: &mut Linker<HostState>) -> Result<()> {
     }
     let key_type = Lowering {
         at: AT4,
-        write: |g: &mut Guest, at: u32, name: String| bytes(g, at, name.into_bytes()),
+        write: |g: &mut Guest, at: u32, name: String| text(g, at, name.as_bytes()),
     };
     by_key(linker, "key-type", H::key_type, key_type)?;
     by_key(linker, "smembers", H::smembers, BYTE_LIST)?;
@@ -264,8 +287,11 @@ fn add_families(linker: &mut Linker<HostState>) -> Result<()> {
     ] {
         by_key_and_list(linker, name, method)?;
     }
-    by_key_and_int(linker, "incrby", H::incrby)?;
-    by_key_and_int(linker, "decrby", H::decrby)?;
+    by_key_and_number(linker, "incrby", H::incrby, INT)?;
+    by_key_and_number(linker, "decrby", H::decrby, INT)?;
+    by_key_and_number(linker, "incrbyfloat", H::incrbyfloat, FLOAT)?;
+    by_key_field_and_number(linker, "hincrby", H::hincrby, INT)?;
+    by_key_field_and_number(linker, "hincrbyfloat", H::hincrbyfloat, FLOAT)?;
     by_key_and_range(linker, "zremrangebyrank", H::zremrangebyrank, UINT)?;
     by_key_and_range(linker, "lrange", H::lrange, BYTE_LIST)?;
     by_key_and_range(linker, "ltrim", H::ltrim, UNIT)?;
@@ -294,7 +320,7 @@ fn add_strings(linker: &mut Linker<HostState>) -> Result<()> {
                 };
                 if get {
                     let result = g.state().set_get(key, value, options);
-                    return g.lower_result(ret, AT4, result, option_bytes);
+                    return g.lower_result(ret, OPTION_BYTES.at, result, OPTION_BYTES.write);
                 }
                 let result = g.state().set(key, value, options);
                 g.lower_result(ret, AT4, result, boolean)
@@ -305,16 +331,6 @@ fn add_strings(linker: &mut Linker<HostState>) -> Result<()> {
 }
 
 fn add_multi(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap(
-        REDIS,
-        "incrbyfloat",
-        |mut c: C<'_>, k: i32, kl: i32, by: f64, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let key = g.bytes(k, kl)?;
-            let result = g.state().incrbyfloat(key, by);
-            g.lower_result(ret, FLOAT.at, result, FLOAT.write)
-        },
-    )?;
     linker.func_wrap(REDIS, "mget", |mut c: C<'_>, ks: i32, n: i32, ret: i32| {
         let mut g = Guest::new(c.as_context_mut())?;
         let keys = g.byte_lists(ks, n)?;
@@ -323,7 +339,7 @@ fn add_multi(linker: &mut Linker<HostState>) -> Result<()> {
         // pointer and length.
         g.lower_result(ret, AT4, result, |g, at, values| {
             g.lower_list(at, &values, 12, 4, |g, at, value| {
-                option_bytes(g, at, value.clone())
+                option_bytes(g, at, value.as_deref())
             })
         })
     })?;
@@ -384,26 +400,6 @@ fn add_hashes(linker: &mut Linker<HostState>) -> Result<()> {
             let pairs = g.list(ps, n, 16, 4, pair)?;
             let result = g.state().hset(key, pairs);
             g.lower_result(ret, AT8, result, uint)
-        },
-    )?;
-    linker.func_wrap(
-        REDIS,
-        "hincrby",
-        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, by: i64, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
-            let result = g.state().hincrby(key, field, by);
-            g.lower_result(ret, AT8, result, int)
-        },
-    )?;
-    linker.func_wrap(
-        REDIS,
-        "hincrbyfloat",
-        |mut c: C<'_>, k: i32, kl: i32, f: i32, fl: i32, by: f64, ret: i32| {
-            let mut g = Guest::new(c.as_context_mut())?;
-            let (key, field) = (g.bytes(k, kl)?, g.bytes(f, fl)?);
-            let result = g.state().hincrbyfloat(key, field, by);
-            g.lower_result(ret, FLOAT.at, result, FLOAT.write)
         },
     )?;
     Ok(())
@@ -582,7 +578,7 @@ fn add_streams(linker: &mut Linker<HostState>) -> Result<()> {
             };
             let result = g.state().xadd(key, id, fields, options);
             g.lower_result(ret, AT4, result, |g, at, id| {
-                option_bytes(g, at, id.map(String::into_bytes))
+                option_bytes(g, at, id.as_deref().map(str::as_bytes))
             })
         },
     )?;
@@ -658,8 +654,8 @@ fn add_streams(linker: &mut Linker<HostState>) -> Result<()> {
             // largest at 20, the consumers at 32.
             g.lower_result(ret, AT8, result, |g, at, summary| {
                 g.write(at, &summary.count.to_le_bytes())?;
-                option_bytes(g, at + 8, summary.smallest_id.map(String::into_bytes))?;
-                option_bytes(g, at + 20, summary.largest_id.map(String::into_bytes))?;
+                option_bytes(g, at + 8, summary.smallest_id.as_deref().map(str::as_bytes))?;
+                option_bytes(g, at + 20, summary.largest_id.as_deref().map(str::as_bytes))?;
                 g.lower_list(
                     at + 32,
                     &summary.consumers,
@@ -856,7 +852,7 @@ fn add_server(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(REDIS, "random-bytes", |mut c: C<'_>, len: i32, ret: i32| {
         let mut g = Guest::new(c.as_context_mut())?;
         let result = g.state().random_bytes(len as u32);
-        g.lower_result(ret, AT4, result, bytes)
+        g.lower_result(ret, BYTES.at, result, BYTES.write)
     })?;
     linker.func_wrap(LOG, "log", |mut c: C<'_>, level: i32, m: i32, ml: i32| {
         let mut g = Guest::new(c.as_context_mut())?;
@@ -899,10 +895,6 @@ fn uint(g: &mut Guest, at: u32, value: u64) -> Result<()> {
     g.write(at, &value.to_le_bytes())
 }
 
-fn bytes(g: &mut Guest, at: u32, value: Vec<u8>) -> Result<()> {
-    text(g, at, &value)
-}
-
 /// A `bytes` or `string` written at `at`: copied into memory the guest
 /// allocates, its pointer and length here.
 fn text(g: &mut Guest, at: u32, value: &[u8]) -> Result<()> {
@@ -910,12 +902,14 @@ fn text(g: &mut Guest, at: u32, value: &[u8]) -> Result<()> {
     g.write_pair(at, pair)
 }
 
-fn option_bytes(g: &mut Guest, at: u32, value: Option<Vec<u8>>) -> Result<()> {
+/// An `option<bytes>` (or `option<string>`): its case, then at 4 the
+/// pointer and length.
+fn option_bytes(g: &mut Guest, at: u32, value: Option<&[u8]>) -> Result<()> {
     match value {
         None => g.write(at, &[0]),
         Some(value) => {
             g.write(at, &[1])?;
-            bytes(g, at + 4, value)
+            text(g, at + 4, value)
         }
     }
 }
