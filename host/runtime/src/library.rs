@@ -20,7 +20,7 @@ use crate::limits::{DEFAULT_DEADLINE_MS, RECYCLE_MEMORY_PERCENT};
 use crate::{policy, reply, CallError, GuestError, LoadError, Node};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{InstancePre, Store, Trap, UpdateDeadline};
 
@@ -336,7 +336,7 @@ impl Library {
         {
             return Err(self.outside_prefixes(key));
         }
-        let started = Instant::now();
+        let started = self.engine.inner.clock.now();
         let declarations = CallDeclarations {
             keys,
             read_only: mode == CallMode::ReadOnly || described.read_only,
@@ -353,7 +353,12 @@ impl Library {
         let control = &self.engine.inner.control;
         control.running.store(false, Ordering::Release);
         control.kill.store(false, Ordering::Release);
-        self.last_usage.time = started.elapsed();
+        self.last_usage.time = self
+            .engine
+            .inner
+            .clock
+            .now()
+            .saturating_duration_since(started);
         let usage = self.last_usage;
         let stats = &mut self.stats[index];
         stats.calls += 1;
