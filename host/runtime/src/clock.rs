@@ -22,8 +22,9 @@ use std::time::{Duration, SystemTime};
 /// An instant of the monotonic clock calls are timed with.
 pub use quanta::Instant;
 
-/// Time from `earlier` to now. Instants of any `quanta` clock compare
-/// (one calibration per process).
+/// Time from `earlier` to now, for code without the engine's
+/// [`WallClock`]. Instants of any `quanta` clock compare (one calibration
+/// per process).
 pub fn since(earlier: Instant) -> Duration {
     Instant::now().saturating_duration_since(earlier)
 }
@@ -59,9 +60,14 @@ impl WallClock {
         self.counter.now()
     }
 
+    /// Time from `earlier` to now.
+    pub fn since(&self, earlier: Instant) -> Duration {
+        self.now().saturating_duration_since(earlier)
+    }
+
     /// Reads the system clock again (the ticker thread, every tick).
     pub fn refresh(&self) {
-        let since_base = self.now().saturating_duration_since(self.base).as_micros() as u64;
+        let since_base = self.since(self.base).as_micros() as u64;
         let wall_at_base = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |now| (now.as_micros() as u64).saturating_sub(since_base));

@@ -353,12 +353,7 @@ impl Library {
         let control = &self.engine.inner.control;
         control.running.store(false, Ordering::Release);
         control.kill.store(false, Ordering::Release);
-        self.last_usage.time = self
-            .engine
-            .inner
-            .clock
-            .now()
-            .saturating_duration_since(started);
+        self.last_usage.time = self.engine.inner.clock.since(started);
         let usage = self.last_usage;
         let stats = &mut self.stats[index];
         stats.calls += 1;
@@ -399,21 +394,22 @@ impl Library {
             Entry::Component(component) => Some(*component),
             Entry::Direct(_) => None,
         };
-        if component.is_none_or(|c| c.inline.is_some() || matches!(c.general, General::Packed(_))) {
+        // A direct instance has both entries that take the packed request.
+        let inline = component.is_none_or(|c| c.inline.is_some());
+        if inline || component.is_some_and(|c| matches!(c.general, General::Packed(_))) {
             crate::request::pack(&mut self.request, function, keys, args);
         }
         // Built only for a guest with the inline entry: for the others the
         // buffer holds no request of this call.
-        let request = match component.is_none_or(|c| c.inline.is_some()) {
-            true => {
-                let clock_us = if backend.system_clock() {
-                    self.engine.inner.clock.micros_at(declarations.started)
-                } else {
-                    0
-                };
-                InlineRequest::new(&self.request, clock_us)
-            }
-            false => None,
+        let request = if inline {
+            let clock_us = if backend.system_clock() {
+                self.engine.inner.clock.micros_at(declarations.started)
+            } else {
+                0
+            };
+            InlineRequest::new(&self.request, clock_us)
+        } else {
+            None
         };
         let (outcome, record) = match (entry, request) {
             (Entry::Direct(direct), Some(request)) => {
