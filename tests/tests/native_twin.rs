@@ -240,6 +240,110 @@ fn fixed_window_matches_its_native_twin() {
 }
 
 #[test]
+fn sliding_log_matches_its_native_twin() {
+    let server = start();
+    server.load("ratelimit");
+    let mut con = server.connection();
+    seed(&mut con, "str", "x");
+    let twin = Twin {
+        target: "ratelimit.sliding_log",
+        native: "NATIVE.SLIDING_LOG",
+        tolerant: 1,
+        delta: 50,
+    };
+    let steps: &[(&[&str], &[&str])] = &[
+        (&["a"], &["3", "60000"]),
+        (&["a"], &["3", "60000"]),
+        (&["a"], &["3", "60000"]),
+        // Full: denied until the oldest hit leaves the window.
+        (&["a"], &["3", "60000"]),
+        (&["a"], &["3", "60000"]),
+        (&["a"], &["4", "60000"]),
+        (&["b"], &["1", "60000"]),
+        (&["b"], &["1", "60000"]),
+        (&["c"], &["1000000", "60000"]),
+        // Bad calls and a key of another type.
+        (&["str"], &["3", "60000"]),
+        (&["a"], &["0", "60000"]),
+        (&["a"], &["3", "0"]),
+        (&["a"], &["3", "x"]),
+        (&["a"], &["3"]),
+        (&[], &["3", "60000"]),
+    ];
+    for (keys, args) in steps {
+        twin.step(&mut con, keys, args);
+    }
+    same_keys(&mut con);
+    // The same hits in each log (members differ: random nonces).
+    for key in ["a", "b", "c"] {
+        let card = |con: &mut redis::Connection, prefix: &str| -> i64 {
+            redis::cmd("ZCARD")
+                .arg(format!("{prefix}:{key}"))
+                .query(con)
+                .unwrap()
+        };
+        assert_eq!(card(&mut con, "e"), card(&mut con, "n"), "hits in {key}");
+    }
+}
+
+#[test]
+fn sliding_counter_matches_its_native_twin() {
+    let server = start();
+    server.load("ratelimit");
+    let mut con = server.connection();
+    seed(&mut con, "str", "x");
+    for prefix in ["e", "n"] {
+        let _: () = redis::cmd("HSET")
+            .arg(format!("{prefix}:junk"))
+            .arg(&["window", "x", "current", "1", "previous", "2"])
+            .query(&mut con)
+            .unwrap();
+    }
+    let twin = Twin {
+        target: "ratelimit.sliding_counter",
+        native: "NATIVE.SLIDING_COUNTER",
+        tolerant: 1,
+        delta: 50,
+    };
+    let steps: &[(&[&str], &[&str])] = &[
+        (&["a"], &["3", "60"]),
+        (&["a"], &["3", "60"]),
+        (&["a"], &["3", "60"]),
+        (&["a"], &["3", "60"]),
+        (&["a"], &["5", "60"]),
+        (&["b"], &["1", "60"]),
+        (&["b"], &["1", "60"]),
+        (&["c"], &["1000000", "60"]),
+        // A state that is not counters starts afresh.
+        (&["junk"], &["3", "60"]),
+        // Bad calls and a key of another type.
+        (&["str"], &["3", "60"]),
+        (&["a"], &["0", "60"]),
+        (&["a"], &["3", "0"]),
+        (&["a"], &["3"]),
+        (&["a", "b"], &["3", "60"]),
+    ];
+    for (keys, args) in steps {
+        twin.step(&mut con, keys, args);
+    }
+    same_keys(&mut con);
+    for key in ["a", "b", "c", "junk"] {
+        let state = |con: &mut redis::Connection, prefix: &str| -> Vec<Option<String>> {
+            redis::cmd("HMGET")
+                .arg(format!("{prefix}:{key}"))
+                .arg(&["window", "current", "previous"])
+                .query(con)
+                .unwrap()
+        };
+        assert_eq!(
+            state(&mut con, "e"),
+            state(&mut con, "n"),
+            "counters of {key}"
+        );
+    }
+}
+
+#[test]
 fn lock_matches_its_native_twin() {
     let server = start();
     server.load("lock");

@@ -164,7 +164,7 @@ const PAIRS: &[Pair] = &[
         keys: &["sl:__rand_int__"],
         args: &["1000000", "60000"],
         setup: None,
-        native: None,
+        native: Some("NATIVE.SLIDING_LOG"),
     },
     Pair {
         name: "sliding_counter",
@@ -173,7 +173,7 @@ const PAIRS: &[Pair] = &[
         keys: &["sc:__rand_int__"],
         args: &["1000000", "60"],
         setup: None,
-        native: None,
+        native: Some("NATIVE.SLIDING_COUNTER"),
     },
     Pair {
         name: "token_bucket",

@@ -15,6 +15,8 @@
 //! | `NATIVE.TOKEN_BUCKET 1 <key> <capacity> <refill-per-second> [<cost>]` | `ratelimit.token_bucket` |
 //! | `NATIVE.GCRA 1 <key> <max-burst> <count> <period-seconds> [<quantity>]` | `ratelimit.gcra` |
 //! | `NATIVE.FIXED_WINDOW 1 <key> <limit> <window-seconds>` | `ratelimit.fixed_window` |
+//! | `NATIVE.SLIDING_LOG 1 <key> <limit> <window-ms>` | `ratelimit.sliding_log` |
+//! | `NATIVE.SLIDING_COUNTER 1 <key> <limit> <window-seconds>` | `ratelimit.sliding_counter` |
 //! | `NATIVE.LOCK_ACQUIRE 2 <lock-key> <fence-key> <owner> <ttl-ms>` | `lock.acquire` |
 //! | `NATIVE.LOCK_RELEASE 1 <lock-key> <owner>` | `lock.release` |
 //!
@@ -30,7 +32,7 @@
 //! libpattern_engine.so --loadmodule libpattern_native_twin.so`.
 
 use pattern_guest::{Args, Error};
-use ratelimit::{fixed_window, gcra, token_bucket};
+use ratelimit::{fixed_window, gcra, sliding_counter, sliding_log, token_bucket};
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 use std::ffi::{c_char, c_int, c_longlong, CStr, CString};
 use std::marker::PhantomData;
@@ -46,6 +48,8 @@ use std::marker::PhantomData;
 mod ratelimit {
     pub mod fixed_window;
     pub mod gcra;
+    pub mod sliding_counter;
+    pub mod sliding_log;
     pub mod token_bucket;
 }
 
@@ -149,6 +153,16 @@ impl<'a> Node<'a> {
                 Ok(unsafe { raw::RedisModule_CallReplyInteger.unwrap()(self.reply) })
             }
             _ => Err(Fail::from("ERR unexpected reply type: expected an integer")),
+        }
+    }
+
+    /// A RESP3 double (a sorted set's score).
+    fn double(self) -> Result<f64, Fail> {
+        match self.kind() {
+            raw::REDISMODULE_REPLY_DOUBLE => {
+                Ok(unsafe { raw::RedisModule_CallReplyDouble.unwrap()(self.reply) })
+            }
+            _ => Err(Fail::from("ERR unexpected reply type: expected a double")),
         }
     }
 
@@ -384,6 +398,137 @@ impl Twin for FixedWindow {
     }
 }
 
+/// `ratelimit.sliding_log`: the clock, ZREMRANGEBYSCORE, ZCARD; ZRANGE 0 0
+/// WITHSCORES when full; when allowed 8 random bytes (the engine's
+/// generator), ZADD and PEXPIRE.
+struct SlidingLog;
+
+impl Twin for SlidingLog {
+    const NAME: &'static CStr = c"NATIVE.SLIDING_LOG";
+    const KEYS: &'static str = "<key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (key, args) = (call.keys[0], &call.args);
+        args.expect_count(2, 2, "<limit> <window-ms>")?;
+        let limit = args.positive(0, "limit")?;
+        let window = args.positive(1, "window-ms")?;
+        let now = call.now_us()? / 1000;
+        let left = now.saturating_sub(window) as c_longlong;
+        rm_call!(
+            call.ctx,
+            "ZREMRANGEBYSCORE",
+            "scl",
+            key,
+            c"-inf".as_ptr(),
+            left
+        )?;
+        let count =
+            u64::try_from(rm_call!(call.ctx, "ZCARD", "s", key)?.root().int()?).unwrap_or(0);
+        let oldest = if count >= limit {
+            let first = rm_call!(
+                call.ctx,
+                "ZRANGE",
+                "sllc",
+                key,
+                0 as c_longlong,
+                0 as c_longlong,
+                c"WITHSCORES".as_ptr(),
+            )?;
+            let pair = first.root().element(0);
+            match pair.kind() {
+                raw::REDISMODULE_REPLY_ARRAY => Some(pair.element(1).double()? as u64),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let outcome = sliding_log::decide(now, window, limit, count, oldest);
+        if outcome.allowed {
+            let mut nonce = [0u8; 8];
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
+            let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+            let member = format!("{now}-{hex}");
+            rm_call!(
+                call.ctx,
+                "ZADD",
+                "slb",
+                key,
+                now as c_longlong,
+                member.as_ptr().cast::<c_char>(),
+                member.len(),
+            )?;
+            call.pexpire(key, window)?;
+        }
+        Ok(Out::Ints(vec![
+            outcome.allowed as i64,
+            int(outcome.remaining),
+            int(outcome.retry_after_ms),
+        ]))
+    }
+}
+
+/// `ratelimit.sliding_counter`: the clock, HMGET; when allowed HSET and
+/// PEXPIRE.
+struct SlidingCounter;
+
+impl Twin for SlidingCounter {
+    const NAME: &'static CStr = c"NATIVE.SLIDING_COUNTER";
+    const KEYS: &'static str = "<key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (key, args) = (call.keys[0], &call.args);
+        args.expect_count(2, 2, "<limit> <window-seconds>")?;
+        let limit = args.positive(0, "limit")?;
+        let window_ms = args.positive(1, "window-seconds")?.saturating_mul(1000);
+        let now = call.now_us()? / 1000;
+        let state = rm_call!(
+            call.ctx,
+            "HMGET",
+            "sccc",
+            key,
+            c"window".as_ptr(),
+            c"current".as_ptr(),
+            c"previous".as_ptr()
+        )?;
+        let field = |i| -> Result<Option<u64>, Fail> {
+            let text = state.root().element(i).bytes()?;
+            Ok(text.and_then(pattern_guest::number::parse_u64))
+        };
+        let stored = match (field(0)?, field(1)?, field(2)?) {
+            (Some(index), Some(current), Some(previous)) => Some(sliding_counter::Counters {
+                index,
+                current,
+                previous,
+            }),
+            _ => None,
+        };
+        let counters = sliding_counter::roll(stored, now / window_ms);
+        let outcome = sliding_counter::decide(counters, now, window_ms, limit);
+        if outcome.allowed {
+            rm_call!(
+                call.ctx,
+                "HSET",
+                "sclclcl",
+                key,
+                c"window".as_ptr(),
+                counters.index as c_longlong,
+                c"current".as_ptr(),
+                (counters.current + 1) as c_longlong,
+                c"previous".as_ptr(),
+                counters.previous as c_longlong,
+            )?;
+            call.pexpire(key, 2 * window_ms)?;
+        }
+        Ok(Out::Ints(vec![
+            outcome.allowed as i64,
+            int(outcome.remaining),
+            int(outcome.retry_after_ms),
+        ]))
+    }
+}
+
 /// `lock.acquire`: SET NX PX, then INCRBY of the fence; or, for the holder,
 /// GET, PEXPIRE and GET of the fence (INCRBY if it was deleted).
 struct LockAcquire;
@@ -531,6 +676,8 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     let registered = register::<TokenBucket>(ctx)
         .and_then(|()| register::<Gcra>(ctx))
         .and_then(|()| register::<FixedWindow>(ctx))
+        .and_then(|()| register::<SlidingLog>(ctx))
+        .and_then(|()| register::<SlidingCounter>(ctx))
         .and_then(|()| register::<LockAcquire>(ctx))
         .and_then(|()| register::<LockRelease>(ctx));
     match registered {
