@@ -55,14 +55,20 @@ impl Twin {
     fn step(&self, con: &mut redis::Connection, keys: &[&str], args: &[&str]) {
         let (engine_keys, native_keys) = (prefixed("e", keys), prefixed("n", keys));
         let engine_keys: Vec<&str> = engine_keys.iter().map(String::as_str).collect();
+        // Error lines that name a key name it without its prefix.
+        let unprefixed = |prefix: &str, e: &redis::RedisError| {
+            keys.iter().fold(error_text(e), |line, key| {
+                line.replace(&format!("{prefix}:{key}"), key)
+            })
+        };
         let engine: Result<Value, String> =
-            call(con, self.target, &engine_keys, args).map_err(|e| error_text(&e));
+            call(con, self.target, &engine_keys, args).map_err(|e| unprefixed("e", &e));
         let native: Result<Value, String> = redis::cmd(self.native)
             .arg(keys.len())
             .arg(&native_keys)
             .arg(args)
             .query(con)
-            .map_err(|e| error_text(&e));
+            .map_err(|e| unprefixed("n", &e));
         let same = match (&engine, &native) {
             (Ok(e), Ok(n)) => close(e, n, self.tolerant, self.delta),
             (e, n) => e == n,
@@ -402,4 +408,221 @@ fn lock_matches_its_native_twin() {
     release.step(&mut con, &["other"], &["bob"]);
     release.step(&mut con, lock, &["bob"]);
     same_keys(&mut con);
+}
+
+/// `HSET` of the same fields on `e:<key>` and `n:<key>`.
+fn seed_hash(con: &mut redis::Connection, key: &str, fields: &[(&str, String)]) {
+    for prefix in ["e", "n"] {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(format!("{prefix}:{key}"));
+        for (field, value) in fields {
+            cmd.arg(*field).arg(value);
+        }
+        let _: () = cmd.query(con).unwrap();
+    }
+}
+
+/// The server's clock in ms.
+fn now_ms(con: &mut redis::Connection) -> u64 {
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query(con).unwrap();
+    seconds * 1000 + micros / 1000
+}
+
+#[test]
+fn session_get_matches_its_native_twin() {
+    let server = start();
+    server.load("session");
+    let mut con = server.connection();
+    let now = now_ms(&mut con);
+    // A session as `session.create` stores it, in clear.
+    let session = |deadline_ms: u64| {
+        vec![
+            ("data", "a session payload".to_string()),
+            ("user", "user-1".to_string()),
+            ("index", "idx".to_string()),
+            ("created", now.to_string()),
+            ("deadline", deadline_ms.to_string()),
+            ("idle", "600000".to_string()),
+        ]
+    };
+    seed_hash(&mut con, "live", &session(now + 3_600_000));
+    // The deadline caps the sliding TTL.
+    seed_hash(&mut con, "ending", &session(now + 60_000));
+    seed_hash(&mut con, "over", &session(now.saturating_sub(1000)));
+    let mut sealed = session(now + 3_600_000);
+    sealed.push(("enc", "xchacha20-poly1305".into()));
+    seed_hash(&mut con, "sealed", &sealed);
+    let mut unknown = session(now + 3_600_000);
+    unknown.push(("enc", "rot13".into()));
+    seed_hash(&mut con, "unknown", &unknown);
+    let mut bad_deadline = session(now + 3_600_000);
+    bad_deadline[4].1 = "soon".into();
+    seed_hash(&mut con, "bad-deadline", &bad_deadline);
+    seed_hash(&mut con, "partial", &[("data", "x".into())]);
+    seed(&mut con, "str", "x");
+    let twin = Twin {
+        target: "session.get",
+        native: "NATIVE.SESSION_GET",
+        tolerant: 0,
+        delta: 0,
+    };
+    for key in [
+        "live",
+        "live",
+        "ending",
+        "over",
+        "missing",
+        "sealed",
+        "unknown",
+        "bad-deadline",
+        "partial",
+        "str",
+    ] {
+        twin.step(&mut con, &[key], &[]);
+    }
+    twin.step(&mut con, &[], &[]);
+    twin.step(&mut con, &["live", "ending"], &[]);
+    same_keys(&mut con);
+}
+
+#[test]
+fn cache_xfetch_matches_its_native_twin() {
+    let server = start();
+    server.load("cache");
+    let mut con = server.connection();
+    let now = now_ms(&mut con);
+    let entry = |value: &str, expiry_ms: u64, delta_ms: u64| {
+        vec![
+            ("v", value.to_string()),
+            ("at", now.to_string()),
+            ("exp", expiry_ms.to_string()),
+            ("ver", String::new()),
+            ("d", delta_ms.to_string()),
+            ("ls", String::new()),
+            ("lx", "0".to_string()),
+        ]
+    };
+    // δ = 0: fresh until expiry, whatever the draw.
+    seed_hash(&mut con, "fresh", &entry("hello", now + 600_000, 0));
+    seed_hash(&mut con, "stale", &entry("old", now.saturating_sub(1), 0));
+    seed_hash(&mut con, "empty", &entry("", now + 600_000, 0));
+    // A recompute time far longer than the time left: recomputed but for a
+    // draw of probability 1e-7.
+    seed_hash(
+        &mut con,
+        "slow",
+        &entry("v", now + 60_000, 1_000_000_000_000),
+    );
+    seed_hash(&mut con, "junk", &entry("v", 0, 0)[..1]);
+    seed(&mut con, "str", "x");
+    let twin = Twin {
+        target: "cache.xfetch",
+        native: "NATIVE.CACHE_XFETCH",
+        tolerant: 0,
+        delta: 0,
+    };
+    let steps: &[(&[&str], &[&str])] = &[
+        (&["fresh"], &[]),
+        (&["fresh"], &["1"]),
+        (&["fresh"], &["2.5"]),
+        (&["stale"], &[]),
+        (&["empty"], &[]),
+        (&["slow"], &[]),
+        (&["junk"], &[]),
+        (&["missing"], &[]),
+        (&["str"], &[]),
+        (&["fresh"], &["0"]),
+        (&["fresh"], &["-1"]),
+        (&["fresh"], &["x"]),
+        (&["fresh"], &["1", "2"]),
+        (&[], &[]),
+    ];
+    for (keys, args) in steps {
+        twin.step(&mut con, keys, args);
+    }
+    same_keys(&mut con);
+}
+
+#[test]
+fn board_matches_its_native_twin() {
+    let server = start();
+    server.load("board");
+    let mut con = server.connection();
+    let submit = Twin {
+        target: "board.submit",
+        native: "NATIVE.BOARD_SUBMIT",
+        tolerant: 0,
+        delta: 0,
+    };
+    let around = Twin {
+        target: "board.around",
+        native: "NATIVE.BOARD_AROUND",
+        tolerant: 0,
+        delta: 0,
+    };
+    // 300 at its bottom slot (2^22 slots a score): the next arrival at 300
+    // renumbers it. And a member that board.submit did not write.
+    for prefix in ["e", "n"] {
+        let _: () = redis::cmd("ZADD")
+            .arg(format!("{prefix}:b"))
+            .arg(300i64 << 22)
+            .arg("z")
+            .query(&mut con)
+            .unwrap();
+        let _: () = redis::cmd("ZADD")
+            .arg(format!("{prefix}:foreign"))
+            .arg(0.5)
+            .arg("x")
+            .query(&mut con)
+            .unwrap();
+    }
+    seed(&mut con, "str", "x");
+    let b: &[&str] = &["b"];
+    let steps: &[(&Twin, &[&str], &[&str])] = &[
+        (&submit, b, &["alice", "100", "best"]),
+        (&submit, b, &["bob", "200", "best"]),
+        (&submit, b, &["alice", "150", "best"]),
+        (&submit, b, &["alice", "120", "best"]),
+        // A tie: after bob.
+        (&submit, b, &["carol", "200", "best"]),
+        (&submit, b, &["alice", "50", "sum"]),
+        (&submit, b, &["dave", "-5", "LATEST"]),
+        (&submit, b, &["dave", "-5", "latest"]),
+        (&submit, b, &["yann", "300", "best"]),
+        (&around, b, &["alice", "1"]),
+        (&around, b, &["bob", "0"]),
+        (&around, b, &["dave", "1000"]),
+        (&around, b, &["nobody", "2"]),
+        // Bad calls, a foreign score and a key of another type.
+        (&submit, b, &["alice", "2147483647", "sum"]),
+        (&submit, b, &["alice", "2147483648", "best"]),
+        (&submit, b, &["alice", "x", "best"]),
+        (&submit, b, &["alice", "1", "max"]),
+        (&submit, b, &["alice", "1"]),
+        (&submit, &["foreign"], &["x", "1", "best"]),
+        (&submit, &["str"], &["x", "1", "best"]),
+        (&around, b, &["alice", "1001"]),
+        (&around, b, &["alice", "-1"]),
+        (&around, b, &["alice"]),
+        (&around, &["foreign"], &["x", "1"]),
+        (&around, &["str"], &["x", "1"]),
+        (&around, &[], &["x", "1"]),
+    ];
+    for (twin, keys, args) in steps {
+        twin.step(&mut con, keys, args);
+    }
+    same_keys(&mut con);
+    // The same members at the same sorted-set scores, slots included.
+    let board = |con: &mut redis::Connection, prefix: &str| -> Vec<(String, f64)> {
+        redis::cmd("ZRANGE")
+            .arg(format!("{prefix}:b"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query(con)
+            .unwrap()
+    };
+    let engine = board(&mut con, "e");
+    assert_eq!(engine.len(), 6, "{engine:?}");
+    assert_eq!(engine, board(&mut con, "n"));
 }

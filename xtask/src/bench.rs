@@ -26,8 +26,8 @@ pub(crate) struct Pair {
     /// keys it returns replace `keys`.
     setup: Option<Setup>,
     /// The command of the native twin (`bench/native`: the same Redis
-    /// commands from a plain module, no Wasm), where there is one.
-    native: Option<&'static str>,
+    /// commands from a plain module, no Wasm).
+    native: &'static str,
 }
 
 /// Prepares a pair's data; returns its keys.
@@ -68,22 +68,22 @@ impl Pair {
             engine: self.command("PATTERN.CALL", self.target, &keys),
             evalsha: self.command("EVALSHA", &sha, &keys),
             fcall: self.command("FCALL", function_name(self.lua), &keys),
-            native: self.native.map(|command| {
-                let mut cmd = self.command(command, "", &keys);
+            native: {
+                let mut cmd = self.command(self.native, "", &keys);
                 cmd.remove(1);
                 cmd
-            }),
+            },
         })
     }
 }
 
 /// One pair as commands: the engine's, its Lua twin's by `EVALSHA` and by
-/// `FCALL`, and its native twin's when there is one.
+/// `FCALL`, and its native twin's.
 pub(crate) struct PairCommands {
     pub(crate) engine: Vec<String>,
     pub(crate) evalsha: Vec<String>,
     pub(crate) fcall: Vec<String>,
-    pub(crate) native: Option<Vec<String>>,
+    pub(crate) native: Vec<String>,
 }
 
 /// Loads every Lua twin as one Redis Functions library; returns the twins'
@@ -155,7 +155,7 @@ const PAIRS: &[Pair] = &[
         keys: &["rl:__rand_int__"],
         args: &["1000000", "60"],
         setup: None,
-        native: Some("NATIVE.FIXED_WINDOW"),
+        native: "NATIVE.FIXED_WINDOW",
     },
     Pair {
         name: "sliding_log",
@@ -164,7 +164,7 @@ const PAIRS: &[Pair] = &[
         keys: &["sl:__rand_int__"],
         args: &["1000000", "60000"],
         setup: None,
-        native: Some("NATIVE.SLIDING_LOG"),
+        native: "NATIVE.SLIDING_LOG",
     },
     Pair {
         name: "sliding_counter",
@@ -173,7 +173,7 @@ const PAIRS: &[Pair] = &[
         keys: &["sc:__rand_int__"],
         args: &["1000000", "60"],
         setup: None,
-        native: Some("NATIVE.SLIDING_COUNTER"),
+        native: "NATIVE.SLIDING_COUNTER",
     },
     Pair {
         name: "token_bucket",
@@ -182,7 +182,7 @@ const PAIRS: &[Pair] = &[
         keys: &["tb:__rand_int__"],
         args: &["1000000", "1000"],
         setup: None,
-        native: Some("NATIVE.TOKEN_BUCKET"),
+        native: "NATIVE.TOKEN_BUCKET",
     },
     Pair {
         name: "gcra",
@@ -191,7 +191,7 @@ const PAIRS: &[Pair] = &[
         keys: &["gcra:__rand_int__"],
         args: &["1000000", "1000", "1"],
         setup: None,
-        native: Some("NATIVE.GCRA"),
+        native: "NATIVE.GCRA",
     },
     Pair {
         name: "lock.acquire",
@@ -200,7 +200,7 @@ const PAIRS: &[Pair] = &[
         keys: &["lock:{__rand_int__}", "fence:{__rand_int__}"],
         args: &["owner-1", "100"],
         setup: None,
-        native: Some("NATIVE.LOCK_ACQUIRE"),
+        native: "NATIVE.LOCK_ACQUIRE",
     },
     Pair {
         name: "lock.release",
@@ -209,7 +209,7 @@ const PAIRS: &[Pair] = &[
         keys: &["lock:{__rand_int__}"],
         args: &["owner-1"],
         setup: None,
-        native: Some("NATIVE.LOCK_RELEASE"),
+        native: "NATIVE.LOCK_RELEASE",
     },
     Pair {
         name: "session.get",
@@ -218,7 +218,7 @@ const PAIRS: &[Pair] = &[
         keys: &[],
         args: &[],
         setup: Some(one_session),
-        native: None,
+        native: "NATIVE.SESSION_GET",
     },
     Pair {
         name: "cache.xfetch",
@@ -227,7 +227,7 @@ const PAIRS: &[Pair] = &[
         keys: &[],
         args: &["1"],
         setup: Some(one_cache_entry),
-        native: None,
+        native: "NATIVE.CACHE_XFETCH",
     },
     Pair {
         name: "board.submit",
@@ -236,7 +236,7 @@ const PAIRS: &[Pair] = &[
         keys: &["bench:board"],
         args: &["player:__rand_int__", "__rand_int__", "best"],
         setup: None,
-        native: None,
+        native: "NATIVE.BOARD_SUBMIT",
     },
     Pair {
         name: "board.around",
@@ -245,7 +245,7 @@ const PAIRS: &[Pair] = &[
         keys: &[],
         args: &["player:120", "10"],
         setup: Some(one_board),
-        native: None,
+        native: "NATIVE.BOARD_AROUND",
     },
 ];
 
@@ -603,8 +603,7 @@ pub fn run(args: &[String]) -> Result<()> {
             native,
         } = pair.commands(&mut con, &lua_dir)?;
         for pipeline in [1, 16] {
-            let mut contestants = vec![&call, &evalsha, &fcall];
-            contestants.extend(native.as_ref());
+            let contestants = [&call, &evalsha, &fcall, &native];
             // Each run starts from the same keyspace (see `empty_keyspace`).
             let medians = contest(PAIR_ROUNDS, contestants.len(), |i| {
                 if pair.setup.is_none() {
@@ -612,14 +611,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 }
                 benchmark(port, pipeline, requests, contestants[i])
             })?;
-            let (e, l, f) = (&medians[0], &medians[1], &medians[2]);
-            let native_ops = medians.get(3).map(|n| n.ops);
-            let (native_column, of_native) = match native_ops {
-                Some(ops) => (format!("{ops:.0}"), format!("{:.2}", e.ops / ops)),
-                None => ("-".into(), "-".into()),
-            };
+            let (e, l, f, n) = (&medians[0], &medians[1], &medians[2], &medians[3]);
             println!(
-                "{:<16} {:>4} {:>11.0} {:>7.3} {:>7.3} {:>11.0} {:>11.0} {:>7.3} {:>7.3} {:>6.3} {:>11} {:>6}",
+                "{:<16} {:>4} {:>11.0} {:>7.3} {:>7.3} {:>11.0} {:>11.0} {:>7.3} {:>7.3} {:>6.3} {:>11.0} {:>6.2}",
                 pair.name,
                 pipeline,
                 e.ops,
@@ -630,8 +624,8 @@ pub fn run(args: &[String]) -> Result<()> {
                 f.p50_ms,
                 f.p99_ms,
                 e.ops / l.ops.max(f.ops),
-                native_column,
-                of_native
+                n.ops,
+                e.ops / n.ops
             );
         }
         let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut con)?;
@@ -641,7 +635,7 @@ pub fn run(args: &[String]) -> Result<()> {
             usec("PATTERN.CALL"),
             usec("evalsha"),
             usec("fcall"),
-            pair.native.and_then(usec),
+            usec(pair.native),
         ));
     }
     println!(

@@ -103,21 +103,16 @@ pub fn run(module: &Path, pairs: &[&Pair]) -> Result<()> {
         let engine = count("engine", &commands.engine)?;
         let eval = count("evalsha", &commands.evalsha)?;
         let fcall = count("fcall", &commands.fcall)?;
-        let native = commands
-            .native
-            .map(|cmd| count("native", &cmd))
-            .transpose()?;
+        let native = count("native", &commands.native)?;
         let row = |of: fn(&Cost) -> f64| {
             let lua = of(&eval).min(of(&fcall));
             format!(
-                "{:<16} {:>9.0} {:>9.0} {:>9.0} {:>9} {:>10.2}",
+                "{:<16} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>10.2}",
                 pair.name,
                 of(&engine),
                 of(&eval),
                 of(&fcall),
-                native
-                    .as_ref()
-                    .map_or("-".into(), |n| format!("{:.0}", of(n))),
+                of(&native),
                 lua / of(&engine).max(1.0)
             )
         };

@@ -19,10 +19,15 @@
 //! | `NATIVE.SLIDING_COUNTER 1 <key> <limit> <window-seconds>` | `ratelimit.sliding_counter` |
 //! | `NATIVE.LOCK_ACQUIRE 2 <lock-key> <fence-key> <owner> <ttl-ms>` | `lock.acquire` |
 //! | `NATIVE.LOCK_RELEASE 1 <lock-key> <owner>` | `lock.release` |
+//! | `NATIVE.SESSION_GET 1 <session-key>` | `session.get` of a session stored in clear (no `KEY`) |
+//! | `NATIVE.CACHE_XFETCH 1 <key> [<beta>]` | `cache.xfetch` |
+//! | `NATIVE.BOARD_SUBMIT 1 <board> <member> <score> <best\|sum\|latest>` | `board.submit` |
+//! | `NATIVE.BOARD_AROUND 1 <board> <member> <n>` | `board.around` |
 //!
-//! The rate limiters reuse the guests' pure algorithms and the SDK's
-//! argument parsing (both plain Rust, built natively here), so only the
-//! Redis layer is written twice; `tests/tests/native_twin.rs` checks the
+//! The twins reuse the guests' pure algorithms (rate limiters, the session's
+//! expiry, the cache's XFetch rule, the board's score packing and merge) and the SDK's argument parsing (both
+//! plain Rust, built natively here), so only the Redis layer is written
+//! twice; `tests/tests/native_twin.rs` checks the
 //! replies against the components. Arguments go to `RedisModule_Call` as
 //! format codes (`s` the caller's key string, `b` a buffer, `l` an integer)
 //! rather than a vector of new strings: the cheapest native way to send the
@@ -53,6 +58,27 @@ mod ratelimit {
     pub mod token_bucket;
 }
 
+/// The session's expiry rule (`patterns/session/src/expiry.rs`), pure.
+#[allow(dead_code)]
+#[path = "../../../patterns/session/src/expiry.rs"]
+mod session_expiry;
+
+/// The board's score packing (`patterns/board/src/score.rs`), pure; at the
+/// crate's root, where `mode` finds it.
+#[allow(dead_code)]
+#[path = "../../../patterns/board/src/score.rs"]
+mod score;
+
+/// The board's merge rule of a submit (`patterns/board/src/mode.rs`), pure.
+#[allow(dead_code)]
+#[path = "../../../patterns/board/src/mode.rs"]
+mod mode;
+
+/// The cache's policies (`patterns/cache/src/policy.rs`), pure: XFetch's.
+#[allow(dead_code)]
+#[path = "../../../patterns/cache/src/policy.rs"]
+mod cache_policy;
+
 /// A command's failure: the one-line error the client gets.
 struct Fail(String);
 
@@ -75,7 +101,40 @@ impl From<Error> for Fail {
 enum Out {
     Nil,
     Int(i64),
-    Ints(Vec<i64>),
+    Bulk(Vec<u8>),
+    Array(Vec<Out>),
+}
+
+/// An array of integers.
+fn ints(items: &[i64]) -> Out {
+    Out::Array(items.iter().map(|&n| Out::Int(n)).collect())
+}
+
+/// A bulk string, or nil.
+fn bulk_or_nil(bytes: Option<&[u8]>) -> Out {
+    bytes.map_or(Out::Nil, |b| Out::Bulk(b.to_vec()))
+}
+
+impl Out {
+    /// Writes the reply to the client.
+    unsafe fn write(self, ctx: *mut raw::RedisModuleCtx) {
+        match self {
+            Out::Nil => raw::RedisModule_ReplyWithNull.unwrap()(ctx),
+            Out::Int(n) => raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n),
+            Out::Bulk(bytes) => raw::RedisModule_ReplyWithStringBuffer.unwrap()(
+                ctx,
+                bytes.as_ptr().cast::<c_char>(),
+                bytes.len(),
+            ),
+            Out::Array(items) => {
+                raw::RedisModule_ReplyWithArray.unwrap()(ctx, items.len() as _);
+                for item in items {
+                    item.write(ctx);
+                }
+                raw::REDISMODULE_OK as c_int
+            }
+        };
+    }
 }
 
 /// An integer reply from a `u64`, saturating as the guest SDK's `Reply`.
@@ -308,7 +367,7 @@ impl Twin for TokenBucket {
             )?;
             call.pexpire(key, outcome.full_in_ms.max(1))?;
         }
-        Ok(Out::Ints(vec![
+        Ok(ints(&[
             outcome.allowed as i64,
             outcome.tokens.floor() as i64,
             outcome.retry_after_ms,
@@ -352,7 +411,7 @@ impl Twin for Gcra {
                 ttl_ms as c_longlong,
             )?;
         }
-        Ok(Out::Ints(vec![
+        Ok(ints(&[
             outcome.limited as i64,
             outcome.limit,
             outcome.remaining,
@@ -390,7 +449,7 @@ impl Twin for FixedWindow {
         if ttl.is_none() {
             call.pexpire(key, window_ms)?;
         }
-        Ok(Out::Ints(vec![
+        Ok(ints(&[
             decision.allowed as i64,
             int(decision.remaining),
             int(decision.reset_after_ms),
@@ -460,7 +519,7 @@ impl Twin for SlidingLog {
             )?;
             call.pexpire(key, window)?;
         }
-        Ok(Out::Ints(vec![
+        Ok(ints(&[
             outcome.allowed as i64,
             int(outcome.remaining),
             int(outcome.retry_after_ms),
@@ -521,7 +580,7 @@ impl Twin for SlidingCounter {
             )?;
             call.pexpire(key, 2 * window_ms)?;
         }
-        Ok(Out::Ints(vec![
+        Ok(ints(&[
             outcome.allowed as i64,
             int(outcome.remaining),
             int(outcome.retry_after_ms),
@@ -594,6 +653,372 @@ impl Twin for LockRelease {
     }
 }
 
+/// `session.get` of a session stored in clear (the Lua twin's scope; the
+/// twin takes no `KEY`): HMGET of its seven fields, the clock; DEL past
+/// the deadline, else PEXPIRE to the sliding TTL.
+struct SessionGet;
+
+/// The session's fields, in the order the component reads them.
+const SESSION_FIELDS: [&CStr; 7] = [
+    c"data",
+    c"user",
+    c"index",
+    c"created",
+    c"deadline",
+    c"idle",
+    c"enc",
+];
+
+/// The session's sealing algorithm, as its `enc` field names it.
+const SESSION_ALGORITHM: &[u8] = b"xchacha20-poly1305";
+
+impl Twin for SessionGet {
+    const NAME: &'static CStr = c"NATIVE.SESSION_GET";
+    const KEYS: &'static str = "<session-key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let key = call.keys[0];
+        if !call.args.is_empty() {
+            return Err(Fail::from(
+                "ERR NATIVE.SESSION_GET reads sessions stored in clear: no options",
+            ));
+        }
+        let f = SESSION_FIELDS.map(CStr::as_ptr);
+        let values =
+            rm_call!(call.ctx, "HMGET", "sccccccc", key, f[0], f[1], f[2], f[3], f[4], f[5], f[6])?;
+        let field = |i| values.root().element(i).bytes();
+        let fields = (0..SESSION_FIELDS.len())
+            .map(field)
+            .collect::<Result<Vec<_>, Fail>>()?;
+        if fields.iter().all(Option::is_none) {
+            return Ok(Out::Nil);
+        }
+        let not_session = || {
+            Fail(format!(
+                "ERR {} is not a session",
+                String::from_utf8_lossy(unsafe { bytes(key) })
+            ))
+        };
+        let (user, data) = match (fields[0], fields[1], fields[2]) {
+            (Some(data), Some(user), Some(_index)) => (user, data),
+            _ => return Err(not_session()),
+        };
+        let number = |i: usize| {
+            fields[i]
+                .and_then(pattern_guest::number::parse_u64)
+                .ok_or_else(not_session)
+        };
+        let (_created, deadline_ms, idle_ms) = (number(3)?, number(4)?, number(5)?);
+        let encrypted = match fields[6] {
+            None => false,
+            Some(SESSION_ALGORITHM) => true,
+            Some(other) => {
+                return Err(Fail(format!(
+                    "ERR session data sealed with unknown algorithm '{}'",
+                    String::from_utf8_lossy(other)
+                )))
+            }
+        };
+        let now = call.now_us()? / 1000;
+        let Some(ttl) = session_expiry::ttl_at(now, deadline_ms, idle_ms) else {
+            rm_call!(call.ctx, "DEL", "s", key)?;
+            return Ok(Out::Nil);
+        };
+        if encrypted {
+            return Err(Fail::from("ERR session data is encrypted: pass its KEY"));
+        }
+        call.pexpire(key, ttl)?;
+        Ok(Out::Array(vec![
+            Out::Bulk(user.to_vec()),
+            Out::Bulk(data.to_vec()),
+        ]))
+    }
+}
+
+/// `cache.xfetch`: HMGET of the entry's seven fields, the clock; 8 random
+/// bytes when the value is fresh (the XFetch draw).
+struct CacheXfetch;
+
+/// The cache entry's fields, in the order the component reads them.
+const ENTRY_FIELDS: [&CStr; 7] = [c"v", c"at", c"exp", c"ver", c"d", c"ls", c"lx"];
+
+impl Twin for CacheXfetch {
+    const NAME: &'static CStr = c"NATIVE.CACHE_XFETCH";
+    const KEYS: &'static str = "<key>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (key, args) = (call.keys[0], &call.args);
+        args.expect_count(0, 1, "[<beta>]")?;
+        let beta = args.optional(0, |a, i| a.f64(i, "beta"))?.unwrap_or(1.0);
+        if beta <= 0.0 {
+            return Err(Fail::from("ERR <beta> must be positive"));
+        }
+        let f = ENTRY_FIELDS.map(CStr::as_ptr);
+        let values =
+            rm_call!(call.ctx, "HMGET", "sccccccc", key, f[0], f[1], f[2], f[3], f[4], f[5], f[6])?;
+        // Empty fields count as absent, as in the component's entry.
+        let field = |i| -> Result<Option<&[u8]>, Fail> {
+            Ok(values.root().element(i).bytes()?.filter(|v| !v.is_empty()))
+        };
+        let number = |i| -> Result<u64, Fail> {
+            Ok(field(i)?
+                .and_then(pattern_guest::number::parse_u64)
+                .unwrap_or(0))
+        };
+        let (value, expiry_ms, delta_ms) = (field(0)?, number(2)?, number(4)?);
+        let now = call.now_us()? / 1000;
+        let fresh = value.is_some() && now < expiry_ms;
+        let recompute = !fresh || {
+            let mut draw = [0u8; 8];
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut draw);
+            let u = cache_policy::unit_interval(draw);
+            cache_policy::xfetch_recompute(now, delta_ms, beta, expiry_ms, u)
+        };
+        Ok(Out::Array(vec![
+            bulk_or_nil(value),
+            Out::Int(recompute as i64),
+        ]))
+    }
+}
+
+/// A pointer for format `b` (with its length).
+fn ptr(bytes: &[u8]) -> *const c_char {
+    bytes.as_ptr().cast::<c_char>()
+}
+
+/// Most entries one side of `board.around` may ask for (the board's
+/// `MAX_SPAN`).
+const BOARD_MAX_SPAN: u64 = 1000;
+
+/// `(score, slot)` of a stored value, with the board's error for a value
+/// `board.submit` did not write.
+fn decode_stored(member: &[u8], encoded: f64) -> Result<(i64, u32), Fail> {
+    score::decode(encoded).ok_or_else(|| {
+        Fail(format!(
+            "ERR member '{}' has sorted-set score {encoded}, which board.submit did not write",
+            String::from_utf8_lossy(member)
+        ))
+    })
+}
+
+/// `ZREVRANK board member`: the 0-based position, or `None`.
+fn zrevrank(
+    call: &Call,
+    board: *mut raw::RedisModuleString,
+    member: &[u8],
+) -> Result<Option<u64>, Fail> {
+    let rank = rm_call!(call.ctx, "ZREVRANK", "sb", board, ptr(member), member.len())?;
+    match rank.root().kind() {
+        raw::REDISMODULE_REPLY_NULL => Ok(None),
+        _ => Ok(Some(rank.root().int()? as u64)),
+    }
+}
+
+/// `ZADD board score member...`, each score as its shortest exact text.
+fn zadd(
+    call: &Call,
+    board: *mut raw::RedisModuleString,
+    pairs: &[(f64, &[u8])],
+) -> Result<(), Fail> {
+    if let [(encoded, member)] = pairs {
+        let text = encoded.to_string();
+        rm_call!(
+            call.ctx,
+            "ZADD",
+            "sbb",
+            board,
+            ptr(text.as_bytes()),
+            text.len(),
+            ptr(member),
+            member.len()
+        )?;
+        return Ok(());
+    }
+    let create = |bytes: &[u8]| unsafe {
+        raw::RedisModule_CreateString.unwrap()(call.ctx, ptr(bytes), bytes.len())
+    };
+    let mut argv: Vec<*mut raw::RedisModuleString> = Vec::with_capacity(2 * pairs.len());
+    for (encoded, member) in pairs {
+        argv.push(create(encoded.to_string().as_bytes()));
+        argv.push(create(member));
+    }
+    let added = rm_call!(call.ctx, "ZADD", "sv", board, argv.as_mut_ptr(), argv.len());
+    for string in argv {
+        unsafe { raw::RedisModule_FreeString.unwrap()(call.ctx, string) };
+    }
+    added.map(drop)
+}
+
+/// `board.submit`: ZSCORE; when the score moves, the arrival slot (ZRANGE
+/// BYSCORE LIMIT 0 1, and when the bottom slot is taken ZCOUNT and the
+/// renumbering) and ZADD; ZREVRANK.
+struct BoardSubmit;
+
+impl Twin for BoardSubmit {
+    const NAME: &'static CStr = c"NATIVE.BOARD_SUBMIT";
+    const KEYS: &'static str = "<board>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (board, args) = (call.keys[0], &call.args);
+        args.expect_count(3, 3, "<member> <score> <best|sum|latest>")?;
+        let member = args.bytes(0, "member")?;
+        let value = args.i64(1, "score")?;
+        let mode_text = args.bytes(2, "mode")?;
+        let mode = mode::Mode::parse(mode_text).ok_or_else(|| {
+            Fail(format!(
+                "ERR <mode> must be best, sum or latest, got '{}'",
+                String::from_utf8_lossy(mode_text)
+            ))
+        })?;
+        let stored = rm_call!(call.ctx, "ZSCORE", "sb", board, ptr(member), member.len())?;
+        let current = match stored.root().kind() {
+            raw::REDISMODULE_REPLY_NULL => None,
+            _ => Some(decode_stored(member, stored.root().double()?)?.0),
+        };
+        let merged = mode::merge(mode, current, value).map_err(|e| Fail(e.to_string()))?;
+        let (points, changed) = match merged {
+            mode::Merge::Kept(points) => (points, false),
+            mode::Merge::Moved(points) => {
+                let slot = Self::arrival_slot(call, board, points)?;
+                zadd(call, board, &[(score::encode(points, slot), member)])?;
+                (points, true)
+            }
+        };
+        let rank = zrevrank(call, board, member)?
+            .ok_or_else(|| Fail::from("ERR the member vanished during submit"))?;
+        Ok(ints(&[points, int(rank + 1), changed as i64]))
+    }
+}
+
+impl BoardSubmit {
+    /// The slot of a member arriving at `points` now: below everyone there.
+    fn arrival_slot(
+        call: &Call,
+        board: *mut raw::RedisModuleString,
+        points: i64,
+    ) -> Result<u32, Fail> {
+        let (low, high) = score::bucket(points);
+        let (low, high) = (low.as_bytes(), high.as_bytes());
+        let lowest = rm_call!(
+            call.ctx,
+            "ZRANGE",
+            "sbbccllc",
+            board,
+            ptr(low),
+            low.len(),
+            ptr(high),
+            high.len(),
+            c"BYSCORE".as_ptr(),
+            c"LIMIT".as_ptr(),
+            0 as c_longlong,
+            1 as c_longlong,
+            c"WITHSCORES".as_ptr(),
+        )?;
+        let first = lowest.root().element(0);
+        let lowest = match first.kind() {
+            raw::REDISMODULE_REPLY_ARRAY => {
+                let member = first.element(0).bytes()?.unwrap_or_default();
+                Some(decode_stored(member, first.element(1).double()?)?.1)
+            }
+            _ => None,
+        };
+        if let Some(slot) = score::next_slot(lowest) {
+            return Ok(slot);
+        }
+        let tied = rm_call!(
+            call.ctx,
+            "ZCOUNT",
+            "sbb",
+            board,
+            ptr(low),
+            low.len(),
+            ptr(high),
+            high.len()
+        )?
+        .root()
+        .int()?;
+        match score::crowded(tied as u64) {
+            score::Crowded::Share => Ok(0),
+            score::Crowded::Renumber { newcomer } => {
+                // With REV, ZRANGE BYSCORE takes the high bound first.
+                let members = rm_call!(
+                    call.ctx,
+                    "ZRANGE",
+                    "sbbcc",
+                    board,
+                    ptr(high),
+                    high.len(),
+                    ptr(low),
+                    low.len(),
+                    c"BYSCORE".as_ptr(),
+                    c"REV".as_ptr(),
+                )?;
+                let count = unsafe { raw::RedisModule_CallReplyLength.unwrap()(members.0) };
+                let moved = (0..count)
+                    .map(|i| {
+                        let member = members.root().element(i).bytes()?.unwrap_or_default();
+                        Ok((score::encode(points, score::renumbered(i)), member))
+                    })
+                    .collect::<Result<Vec<_>, Fail>>()?;
+                zadd(call, board, &moved)?;
+                Ok(newcomer)
+            }
+        }
+    }
+}
+
+/// `board.around`: ZREVRANK; ZRANGE REV WITHSCORES around it.
+struct BoardAround;
+
+impl Twin for BoardAround {
+    const NAME: &'static CStr = c"NATIVE.BOARD_AROUND";
+    const KEYS: &'static str = "<board>";
+    const KEY_COUNT: usize = 1;
+
+    fn run(call: &Call) -> Result<Out, Fail> {
+        let (board, args) = (call.keys[0], &call.args);
+        args.expect_count(2, 2, "<member> <n>")?;
+        let member = args.bytes(0, "member")?;
+        let n = args.u64(1, "n")?;
+        if n > BOARD_MAX_SPAN {
+            return Err(Fail(format!(
+                "ERR <n> must be between 0 and {BOARD_MAX_SPAN}, got '{n}'"
+            )));
+        }
+        let Some(position) = zrevrank(call, board, member)? else {
+            return Ok(Out::Array(vec![]));
+        };
+        let start = position.saturating_sub(n);
+        let found = rm_call!(
+            call.ctx,
+            "ZRANGE",
+            "sllcc",
+            board,
+            start as c_longlong,
+            (position + n) as c_longlong,
+            c"REV".as_ptr(),
+            c"WITHSCORES".as_ptr(),
+        )?;
+        let count = unsafe { raw::RedisModule_CallReplyLength.unwrap()(found.0) };
+        let rows = (0..count)
+            .map(|i| {
+                let pair = found.root().element(i);
+                let member = pair.element(0).bytes()?.unwrap_or_default();
+                let (points, _) = decode_stored(member, pair.element(1).double()?)?;
+                Ok(Out::Array(vec![
+                    Out::Int(int(start + 1 + i as u64)),
+                    Out::Bulk(member.to_vec()),
+                    Out::Int(points),
+                ]))
+            })
+            .collect::<Result<_, Fail>>()?;
+        Ok(Out::Array(rows))
+    }
+}
+
 unsafe fn bytes<'a>(s: *mut raw::RedisModuleString) -> &'a [u8] {
     let mut len = 0usize;
     let p = raw::RedisModule_StringPtrLen.unwrap()(s, &mut len);
@@ -634,21 +1059,13 @@ unsafe extern "C" fn command<T: Twin>(
         }),
     };
     match outcome {
-        Ok(Out::Nil) => raw::RedisModule_ReplyWithNull.unwrap()(ctx),
-        Ok(Out::Int(n)) => raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n),
-        Ok(Out::Ints(items)) => {
-            raw::RedisModule_ReplyWithArray.unwrap()(ctx, items.len() as _);
-            for n in items {
-                raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n);
-            }
-            raw::REDISMODULE_OK as c_int
-        }
+        Ok(out) => out.write(ctx),
         Err(Fail(line)) => {
             let line =
                 CString::new(line.replace(['\r', '\n', '\0'], " ")).expect("NUL bytes replaced");
-            raw::RedisModule_ReplyWithError.unwrap()(ctx, line.as_ptr())
+            raw::RedisModule_ReplyWithError.unwrap()(ctx, line.as_ptr());
         }
-    };
+    }
     raw::REDISMODULE_OK as c_int
 }
 
@@ -679,7 +1096,11 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         .and_then(|()| register::<SlidingLog>(ctx))
         .and_then(|()| register::<SlidingCounter>(ctx))
         .and_then(|()| register::<LockAcquire>(ctx))
-        .and_then(|()| register::<LockRelease>(ctx));
+        .and_then(|()| register::<LockRelease>(ctx))
+        .and_then(|()| register::<SessionGet>(ctx))
+        .and_then(|()| register::<CacheXfetch>(ctx))
+        .and_then(|()| register::<BoardSubmit>(ctx))
+        .and_then(|()| register::<BoardAround>(ctx));
     match registered {
         Ok(()) => Status::Ok,
         Err(e) => {
