@@ -1,4 +1,4 @@
-//! Bench-only Redis module: native twins of a few library functions.
+//! Bench-only Redis module: native twins of the bench's library functions.
 //!
 //! Each `NATIVE.*` command makes the same `RedisModule_Call` sequence as
 //! its component makes through `PATTERN.CALL` (same commands, arguments,
