@@ -81,6 +81,17 @@ impl Twin {
     }
 }
 
+impl Twin {
+    /// Runs `steps` (keys, arguments) with [`Twin::step`], then checks that
+    /// both sides hold the same keys.
+    fn steps(&self, con: &mut redis::Connection, steps: &[(&[&str], &[&str])]) {
+        for (keys, args) in steps {
+            self.step(con, keys, args);
+        }
+        same_keys(con);
+    }
+}
+
 /// `SET` of the same value on `e:<key>` and `n:<key>`.
 fn seed(con: &mut redis::Connection, key: &str, value: &str) {
     for prefix in ["e", "n"] {
@@ -159,10 +170,7 @@ fn token_bucket_matches_its_native_twin() {
         (&["a", "b"], &["3", "1"]),
         (&["str"], &["3", "1"]),
     ];
-    for (keys, args) in steps {
-        twin.step(&mut con, keys, args);
-    }
-    same_keys(&mut con);
+    twin.steps(&mut con, steps);
 }
 
 #[test]
@@ -239,10 +247,7 @@ fn fixed_window_matches_its_native_twin() {
         (&["a"], &["3"]),
         (&["a", "b"], &["3", "60"]),
     ];
-    for (keys, args) in steps {
-        twin.step(&mut con, keys, args);
-    }
-    same_keys(&mut con);
+    twin.steps(&mut con, steps);
 }
 
 #[test]
@@ -276,10 +281,7 @@ fn sliding_log_matches_its_native_twin() {
         (&["a"], &["3"]),
         (&[], &["3", "60000"]),
     ];
-    for (keys, args) in steps {
-        twin.step(&mut con, keys, args);
-    }
-    same_keys(&mut con);
+    twin.steps(&mut con, steps);
     // The same hits in each log (members differ: random nonces).
     for key in ["a", "b", "c"] {
         let card = |con: &mut redis::Connection, prefix: &str| -> i64 {
@@ -329,10 +331,7 @@ fn sliding_counter_matches_its_native_twin() {
         (&["a"], &["3"]),
         (&["a", "b"], &["3", "60"]),
     ];
-    for (keys, args) in steps {
-        twin.step(&mut con, keys, args);
-    }
-    same_keys(&mut con);
+    twin.steps(&mut con, steps);
     for key in ["a", "b", "c", "junk"] {
         let state = |con: &mut redis::Connection, prefix: &str| -> Vec<Option<String>> {
             redis::cmd("HMGET")
@@ -537,10 +536,7 @@ fn cache_xfetch_matches_its_native_twin() {
         (&["fresh"], &["1", "2"]),
         (&[], &[]),
     ];
-    for (keys, args) in steps {
-        twin.step(&mut con, keys, args);
-    }
-    same_keys(&mut con);
+    twin.steps(&mut con, steps);
 }
 
 #[test]

@@ -110,6 +110,11 @@ fn ints(items: &[i64]) -> Out {
     Out::Array(items.iter().map(|&n| Out::Int(n)).collect())
 }
 
+/// A rate limiter's `[allowed, remaining, retry-after-ms]`.
+fn verdict(allowed: bool, remaining: u64, retry_after_ms: u64) -> Out {
+    ints(&[allowed as i64, int(remaining), int(retry_after_ms)])
+}
+
 /// A bulk string, or nil.
 fn bulk_or_nil(bytes: Option<&[u8]>) -> Out {
     bytes.map_or(Out::Nil, |b| Out::Bulk(b.to_vec()))
@@ -449,11 +454,11 @@ impl Twin for FixedWindow {
         if ttl.is_none() {
             call.pexpire(key, window_ms)?;
         }
-        Ok(ints(&[
-            decision.allowed as i64,
-            int(decision.remaining),
-            int(decision.reset_after_ms),
-        ]))
+        Ok(verdict(
+            decision.allowed,
+            decision.remaining,
+            decision.reset_after_ms,
+        ))
     }
 }
 
@@ -519,11 +524,11 @@ impl Twin for SlidingLog {
             )?;
             call.pexpire(key, window)?;
         }
-        Ok(ints(&[
-            outcome.allowed as i64,
-            int(outcome.remaining),
-            int(outcome.retry_after_ms),
-        ]))
+        Ok(verdict(
+            outcome.allowed,
+            outcome.remaining,
+            outcome.retry_after_ms,
+        ))
     }
 }
 
@@ -580,11 +585,11 @@ impl Twin for SlidingCounter {
             )?;
             call.pexpire(key, 2 * window_ms)?;
         }
-        Ok(ints(&[
-            outcome.allowed as i64,
-            int(outcome.remaining),
-            int(outcome.retry_after_ms),
-        ]))
+        Ok(verdict(
+            outcome.allowed,
+            outcome.remaining,
+            outcome.retry_after_ms,
+        ))
     }
 }
 
