@@ -122,7 +122,7 @@ fn profile_and_stats_report_what_calls_used() {
     assert_eq!(
         usage["host_calls"],
         Value::Int(2),
-        "SET NX, INCRBY: {usage:?}"
+        "SET NX, INCR: {usage:?}"
     );
     assert_eq!(
         usage["fuel"],

@@ -45,6 +45,8 @@ fn every_typed_import_on(server: Server) {
         ("get_missing", Value::Nil),
         ("incrby", Value::Int(5)),
         ("decrby", Value::Int(3)),
+        ("incr", Value::Int(4)),
+        ("decr", Value::Int(3)),
         ("incrbyfloat", b("3.5")),
         ("mget", array(&["m"])),
         ("exists", Value::Int(1)),

@@ -299,10 +299,9 @@ impl Call<'_> {
         Ok(value.root().bytes()? == Some(owner))
     }
 
+    /// `INCR key`, as the engine sends a step of 1.
     fn incr(&self, key: *mut raw::RedisModuleString) -> Result<i64, Fail> {
-        rm_call!(self.ctx, "INCRBY", "sl", key, 1 as c_longlong)?
-            .root()
-            .int()
+        rm_call!(self.ctx, "INCR", "s", key)?.root().int()
     }
 
     fn pexpire(&self, key: *mut raw::RedisModuleString, ms: u64) -> Result<(), Fail> {
@@ -426,7 +425,7 @@ impl Twin for Gcra {
     }
 }
 
-/// `ratelimit.fixed_window`: GET; PTTL when counting; INCRBY when allowed;
+/// `ratelimit.fixed_window`: GET; PTTL when counting; INCR when allowed;
 /// PEXPIRE when the window is new.
 struct FixedWindow;
 
@@ -593,8 +592,8 @@ impl Twin for SlidingCounter {
     }
 }
 
-/// `lock.acquire`: SET NX PX, then INCRBY of the fence; or, for the holder,
-/// GET, PEXPIRE and GET of the fence (INCRBY if it was deleted).
+/// `lock.acquire`: SET NX PX, then INCR of the fence; or, for the holder,
+/// GET, PEXPIRE and GET of the fence (INCR if it was deleted).
 struct LockAcquire;
 
 impl Twin for LockAcquire {

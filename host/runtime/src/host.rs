@@ -435,6 +435,18 @@ fn increments(by: Option<i64>) -> Effect {
     }
 }
 
+/// A counter's command, `INCR`/`DECR key` for a step of 1 and
+/// `INCRBY`/`DECRBY key step` otherwise: the same effect, with one argument
+/// fewer for Redis to make into a string and parse for the common step, as
+/// Lua code writes it (and as replicas then receive it).
+fn step_command(command: &mut Command, key: Bytes, step: i64) -> &mut Command {
+    command.key(key);
+    if step != 1 {
+        command.num(step);
+    }
+    command
+}
+
 /// `SET`, and with `get` its old value (`SET ... GET`), built in `command`
 /// (a `Command` returned by value is copied whole, ~370 bytes).
 fn set_command(
@@ -611,10 +623,12 @@ impl redis::Host for HostState {
 
     fn incrby(&mut self, key: Bytes, increment: i64) -> R<i64> {
         self.exec(
-            Command::write("INCRBY")
-                .key(key)
-                .num(increment)
-                .effect(increments(Some(increment))),
+            step_command(
+                &mut Command::write(if increment == 1 { "INCR" } else { "INCRBY" }),
+                key,
+                increment,
+            )
+            .effect(increments(Some(increment))),
         )?
         .int()
     }
@@ -626,10 +640,12 @@ impl redis::Host for HostState {
 
     fn decrby(&mut self, key: Bytes, decrement: i64) -> R<i64> {
         self.exec(
-            Command::write("DECRBY")
-                .key(key)
-                .num(decrement)
-                .effect(increments(decrement.checked_neg())),
+            step_command(
+                &mut Command::write(if decrement == 1 { "DECR" } else { "DECRBY" }),
+                key,
+                decrement,
+            )
+            .effect(increments(decrement.checked_neg())),
         )?
         .int()
     }

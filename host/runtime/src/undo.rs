@@ -16,9 +16,9 @@
 //!   the collection: a 1-million-member leaderboard is not copied per call;
 //! - a change of expiry alone (`EXPIRE`, `PEXPIRE`, `PERSIST`...): the old
 //!   expiry, put back with `PEXPIREAT` or `PERSIST`;
-//! - an increment of an existing integer (`INCRBY`, `DECRBY`): nothing is
-//!   read; once it succeeded, the opposite increment, exact for integers,
-//!   which leaves the TTL alone as the write did;
+//! - an increment of an existing integer (`INCR`, `INCRBY`, `DECR`,
+//!   `DECRBY`): nothing is read; once it succeeded, the opposite increment,
+//!   exact for integers, which leaves the TTL alone as the write did;
 //! - a write only to an absent key (`SET ... NX`): nothing is read; its
 //!   reply says whether it wrote, and if it did the key was absent (`DEL`);
 //! - anything else: the whole key, serialized (`DUMP`) with its absolute

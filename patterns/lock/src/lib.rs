@@ -24,7 +24,7 @@
 //! resource that remembers the highest token it has seen and refuses
 //! smaller ones cannot be written by a holder whose lock expired while it
 //! paused. What it does not guarantee: after a failover to a replica that
-//! had not received the last `INCRBY` (replication is asynchronous), or a
+//! had not received the last `INCR` (replication is asynchronous), or a
 //! restart without persistence, the counter can go back and a token can be
 //! issued twice; `WAIT` after acquiring, or AOF with `appendfsync always`,
 //! narrows that window. The lock itself is only as safe as one Redis: for

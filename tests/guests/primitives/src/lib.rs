@@ -75,6 +75,9 @@ fn run(keys: &[Vec<u8>]) -> Result<Reply, Error> {
     step("get_missing", opt(get(s)?));
     step("incrby", incrby(s, 5)?.into());
     step("decrby", decrby(s, 2)?.into());
+    // A step of 1 goes to Redis as INCR / DECR.
+    step("incr", incrby(s, 1)?.into());
+    step("decr", decrby(s, 1)?.into());
     step("incrbyfloat", float(incrbyfloat(s, 0.5)?));
     mset(&[(s.clone(), b"m".to_vec())])?;
     step(
