@@ -3,11 +3,11 @@
 //! (50 clients, pipeline 1 and 16, [`PAIR_ROUNDS`] rounds alternating engine,
 //! `EVALSHA`, `FCALL` and the native twin: the twins are also loaded as one
 //! Redis Functions library). Prints ops/s, p50 and p99 of each one's median
-//! round, and the ratio engine/Lua against the faster Lua path. Then each library's resident memory with its warm
-//! instance, and HTTP calls through the gateway against direct
-//! `PATTERN.CALL` (`bench_http`). `--callgrind` counts instructions per
-//! command instead ([`crate::bench_callgrind`]), of every pair or of those
-//! `--only` names.
+//! round, and the ratio engine/Lua against the faster Lua path. Then each
+//! library's resident memory with its warm instance, and HTTP calls through
+//! the gateway against direct `PATTERN.CALL` (`bench_http`). `--callgrind`
+//! counts instructions per command instead ([`crate::bench_callgrind`]), of
+//! every pair or of those `--only` names.
 
 use crate::build;
 use anyhow::{bail, Context, Result};

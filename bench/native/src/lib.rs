@@ -126,11 +126,9 @@ impl Out {
         match self {
             Out::Nil => raw::RedisModule_ReplyWithNull.unwrap()(ctx),
             Out::Int(n) => raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n),
-            Out::Bulk(bytes) => raw::RedisModule_ReplyWithStringBuffer.unwrap()(
-                ctx,
-                bytes.as_ptr().cast::<c_char>(),
-                bytes.len(),
-            ),
+            Out::Bulk(bytes) => {
+                raw::RedisModule_ReplyWithStringBuffer.unwrap()(ctx, ptr(&bytes), bytes.len())
+            }
             Out::Array(items) => {
                 raw::RedisModule_ReplyWithArray.unwrap()(ctx, items.len() as _);
                 for item in items {
@@ -140,6 +138,11 @@ impl Out {
             }
         };
     }
+}
+
+/// A buffer's pointer, for format `b` (with its length) and reply buffers.
+fn ptr(bytes: &[u8]) -> *const c_char {
+    bytes.as_ptr().cast::<c_char>()
 }
 
 /// An integer reply from a `u64`, saturating as the guest SDK's `Reply`.
@@ -230,6 +233,11 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The number of elements of an array reply.
+    fn len(self) -> usize {
+        unsafe { raw::RedisModule_CallReplyLength.unwrap()(self.reply) }
+    }
+
     fn element(self, i: usize) -> Node<'a> {
         Node {
             reply: unsafe { raw::RedisModule_CallReplyArrayElement.unwrap()(self.reply, i) },
@@ -291,6 +299,12 @@ impl Call<'_> {
             None => Ok(None),
             Some(raw) => number(raw).map(Some).ok_or_else(|| Fail::from(what)),
         }
+    }
+
+    /// `HMGET key` of seven fields (a session's, a cache entry's).
+    fn hmget7(&self, key: *mut raw::RedisModuleString, fields: &[&CStr; 7]) -> Result<Owned, Fail> {
+        let f = fields.map(CStr::as_ptr);
+        rm_call!(self.ctx, "HMGET", "sccccccc", key, f[0], f[1], f[2], f[3], f[4], f[5], f[6])
     }
 
     /// Whether `GET lock` is `owner`.
@@ -364,7 +378,7 @@ impl Twin for TokenBucket {
                 "scbcl",
                 key,
                 c"tokens".as_ptr(),
-                tokens.as_ptr().cast::<c_char>(),
+                ptr(tokens.as_bytes()),
                 tokens.len(),
                 c"ts".as_ptr(),
                 now as c_longlong,
@@ -518,7 +532,7 @@ impl Twin for SlidingLog {
                 "slb",
                 key,
                 now as c_longlong,
-                member.as_ptr().cast::<c_char>(),
+                ptr(member.as_bytes()),
                 member.len(),
             )?;
             call.pexpire(key, window)?;
@@ -611,7 +625,7 @@ impl Twin for LockAcquire {
             "SET",
             "sbccl",
             lock,
-            owner.as_ptr().cast::<c_char>(),
+            ptr(owner),
             owner.len(),
             c"NX".as_ptr(),
             c"PX".as_ptr(),
@@ -688,9 +702,7 @@ impl Twin for SessionGet {
                 "ERR NATIVE.SESSION_GET reads sessions stored in clear: no options",
             ));
         }
-        let f = SESSION_FIELDS.map(CStr::as_ptr);
-        let values =
-            rm_call!(call.ctx, "HMGET", "sccccccc", key, f[0], f[1], f[2], f[3], f[4], f[5], f[6])?;
+        let values = call.hmget7(key, &SESSION_FIELDS)?;
         let field = |i| values.root().element(i).bytes();
         let fields = (0..SESSION_FIELDS.len())
             .map(field)
@@ -759,9 +771,7 @@ impl Twin for CacheXfetch {
         if beta <= 0.0 {
             return Err(Fail::from("ERR <beta> must be positive"));
         }
-        let f = ENTRY_FIELDS.map(CStr::as_ptr);
-        let values =
-            rm_call!(call.ctx, "HMGET", "sccccccc", key, f[0], f[1], f[2], f[3], f[4], f[5], f[6])?;
+        let values = call.hmget7(key, &ENTRY_FIELDS)?;
         // Empty fields count as absent, as in the component's entry.
         let field = |i| -> Result<Option<&[u8]>, Fail> {
             Ok(values.root().element(i).bytes()?.filter(|v| !v.is_empty()))
@@ -787,11 +797,6 @@ impl Twin for CacheXfetch {
     }
 }
 
-/// A pointer for format `b` (with its length).
-fn ptr(bytes: &[u8]) -> *const c_char {
-    bytes.as_ptr().cast::<c_char>()
-}
-
 /// Most entries one side of `board.around` may ask for (the board's
 /// `MAX_SPAN`).
 const BOARD_MAX_SPAN: u64 = 1000;
@@ -807,52 +812,51 @@ fn decode_stored(member: &[u8], encoded: f64) -> Result<(i64, u32), Fail> {
     })
 }
 
-/// `ZREVRANK board member`: the 0-based position, or `None`.
-fn zrevrank(
-    call: &Call,
-    board: *mut raw::RedisModuleString,
-    member: &[u8],
-) -> Result<Option<u64>, Fail> {
-    let rank = rm_call!(call.ctx, "ZREVRANK", "sb", board, ptr(member), member.len())?;
-    match rank.root().kind() {
-        raw::REDISMODULE_REPLY_NULL => Ok(None),
-        _ => Ok(Some(rank.root().int()? as u64)),
+/// The sorted-set commands of the board's twins.
+impl Call<'_> {
+    /// `ZREVRANK board member`: the 0-based position, or `None`.
+    fn zrevrank(
+        &self,
+        board: *mut raw::RedisModuleString,
+        member: &[u8],
+    ) -> Result<Option<u64>, Fail> {
+        let rank = rm_call!(self.ctx, "ZREVRANK", "sb", board, ptr(member), member.len())?;
+        match rank.root().kind() {
+            raw::REDISMODULE_REPLY_NULL => Ok(None),
+            _ => Ok(Some(rank.root().int()? as u64)),
+        }
     }
-}
 
-/// `ZADD board score member...`, each score as its shortest exact text.
-fn zadd(
-    call: &Call,
-    board: *mut raw::RedisModuleString,
-    pairs: &[(f64, &[u8])],
-) -> Result<(), Fail> {
-    if let [(encoded, member)] = pairs {
-        let text = encoded.to_string();
-        rm_call!(
-            call.ctx,
-            "ZADD",
-            "sbb",
-            board,
-            ptr(text.as_bytes()),
-            text.len(),
-            ptr(member),
-            member.len()
-        )?;
-        return Ok(());
+    /// `ZADD board score member...`, each score as its shortest exact text.
+    fn zadd(&self, board: *mut raw::RedisModuleString, pairs: &[(f64, &[u8])]) -> Result<(), Fail> {
+        if let [(encoded, member)] = pairs {
+            let text = encoded.to_string();
+            rm_call!(
+                self.ctx,
+                "ZADD",
+                "sbb",
+                board,
+                ptr(text.as_bytes()),
+                text.len(),
+                ptr(member),
+                member.len()
+            )?;
+            return Ok(());
+        }
+        let create = |bytes: &[u8]| unsafe {
+            raw::RedisModule_CreateString.unwrap()(self.ctx, ptr(bytes), bytes.len())
+        };
+        let mut argv: Vec<*mut raw::RedisModuleString> = Vec::with_capacity(2 * pairs.len());
+        for (encoded, member) in pairs {
+            argv.push(create(encoded.to_string().as_bytes()));
+            argv.push(create(member));
+        }
+        let added = rm_call!(self.ctx, "ZADD", "sv", board, argv.as_mut_ptr(), argv.len());
+        for string in argv {
+            unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, string) };
+        }
+        added.map(drop)
     }
-    let create = |bytes: &[u8]| unsafe {
-        raw::RedisModule_CreateString.unwrap()(call.ctx, ptr(bytes), bytes.len())
-    };
-    let mut argv: Vec<*mut raw::RedisModuleString> = Vec::with_capacity(2 * pairs.len());
-    for (encoded, member) in pairs {
-        argv.push(create(encoded.to_string().as_bytes()));
-        argv.push(create(member));
-    }
-    let added = rm_call!(call.ctx, "ZADD", "sv", board, argv.as_mut_ptr(), argv.len());
-    for string in argv {
-        unsafe { raw::RedisModule_FreeString.unwrap()(call.ctx, string) };
-    }
-    added.map(drop)
 }
 
 /// `board.submit`: ZSCORE; when the score moves, the arrival slot (ZRANGE
@@ -887,11 +891,12 @@ impl Twin for BoardSubmit {
             mode::Merge::Kept(points) => (points, false),
             mode::Merge::Moved(points) => {
                 let slot = Self::arrival_slot(call, board, points)?;
-                zadd(call, board, &[(score::encode(points, slot), member)])?;
+                call.zadd(board, &[(score::encode(points, slot), member)])?;
                 (points, true)
             }
         };
-        let rank = zrevrank(call, board, member)?
+        let rank = call
+            .zrevrank(board, member)?
             .ok_or_else(|| Fail::from("ERR the member vanished during submit"))?;
         Ok(ints(&[points, int(rank + 1), changed as i64]))
     }
@@ -960,14 +965,13 @@ impl BoardSubmit {
                     c"BYSCORE".as_ptr(),
                     c"REV".as_ptr(),
                 )?;
-                let count = unsafe { raw::RedisModule_CallReplyLength.unwrap()(members.0) };
-                let moved = (0..count)
+                let moved = (0..members.root().len())
                     .map(|i| {
                         let member = members.root().element(i).bytes()?.unwrap_or_default();
                         Ok((score::encode(points, score::renumbered(i)), member))
                     })
                     .collect::<Result<Vec<_>, Fail>>()?;
-                zadd(call, board, &moved)?;
+                call.zadd(board, &moved)?;
                 Ok(newcomer)
             }
         }
@@ -992,7 +996,7 @@ impl Twin for BoardAround {
                 "ERR <n> must be between 0 and {BOARD_MAX_SPAN}, got '{n}'"
             )));
         }
-        let Some(position) = zrevrank(call, board, member)? else {
+        let Some(position) = call.zrevrank(board, member)? else {
             return Ok(Out::Array(vec![]));
         };
         let start = position.saturating_sub(n);
@@ -1006,8 +1010,7 @@ impl Twin for BoardAround {
             c"REV".as_ptr(),
             c"WITHSCORES".as_ptr(),
         )?;
-        let count = unsafe { raw::RedisModule_CallReplyLength.unwrap()(found.0) };
-        let rows = (0..count)
+        let rows = (0..found.root().len())
             .map(|i| {
                 let pair = found.root().element(i);
                 let member = pair.element(0).bytes()?.unwrap_or_default();

@@ -301,6 +301,25 @@ impl HostState {
     }
 
     /// Checks `cmd` against the call's declarations and runs it.
+    /// A counter's step: `INCR`/`DECR key` (`one`) for a step of 1, else
+    /// `INCRBY`/`DECRBY key step` (`by`). The same effect, with one argument
+    /// fewer for Redis to make into a string and parse for the common step,
+    /// as Lua code writes it (and as replicas then receive it).
+    fn step_counter(
+        &mut self,
+        [one, by]: [&'static str; 2],
+        key: Bytes,
+        step: i64,
+        effect: Effect,
+    ) -> R<i64> {
+        let mut command = Command::write(if step == 1 { one } else { by });
+        command.key(key);
+        if step != 1 {
+            command.num(step);
+        }
+        self.exec(command.effect(effect))?.int()
+    }
+
     fn exec(&mut self, cmd: &mut Command) -> R<Cursor> {
         self.charge()?;
         let (scope, backend, key_prefixes) = self.call_parts()?;
@@ -433,18 +452,6 @@ fn increments(by: Option<i64>) -> Effect {
         Some(by) if by != i64::MIN => Effect::Increments(by),
         _ => Effect::Unknown,
     }
-}
-
-/// A counter's command, `INCR`/`DECR key` for a step of 1 and
-/// `INCRBY`/`DECRBY key step` otherwise: the same effect, with one argument
-/// fewer for Redis to make into a string and parse for the common step, as
-/// Lua code writes it (and as replicas then receive it).
-fn step_command(command: &mut Command, key: Bytes, step: i64) -> &mut Command {
-    command.key(key);
-    if step != 1 {
-        command.num(step);
-    }
-    command
 }
 
 /// `SET`, and with `get` its old value (`SET ... GET`), built in `command`
@@ -622,15 +629,8 @@ impl redis::Host for HostState {
     }
 
     fn incrby(&mut self, key: Bytes, increment: i64) -> R<i64> {
-        self.exec(
-            step_command(
-                &mut Command::write(if increment == 1 { "INCR" } else { "INCRBY" }),
-                key,
-                increment,
-            )
-            .effect(increments(Some(increment))),
-        )?
-        .int()
+        let effect = increments(Some(increment));
+        self.step_counter(["INCR", "INCRBY"], key, increment, effect)
     }
 
     fn incrbyfloat(&mut self, key: Bytes, increment: f64) -> R<f64> {
@@ -639,15 +639,8 @@ impl redis::Host for HostState {
     }
 
     fn decrby(&mut self, key: Bytes, decrement: i64) -> R<i64> {
-        self.exec(
-            step_command(
-                &mut Command::write(if decrement == 1 { "DECR" } else { "DECRBY" }),
-                key,
-                decrement,
-            )
-            .effect(increments(decrement.checked_neg())),
-        )?
-        .int()
+        let effect = increments(decrement.checked_neg());
+        self.step_counter(["DECR", "DECRBY"], key, decrement, effect)
     }
 
     fn mget(&mut self, keys: Vec<Bytes>) -> R<Vec<Option<Bytes>>> {
