@@ -11,7 +11,7 @@ use pattern_runtime::{Backend, KeyPositions, KeyState, LogLevel, Node, Nodes};
 use redis_module::logging::RedisLogLevel;
 use redis_module::raw;
 use redis_module::{Context, ContextFlags};
-use smallvec::{smallvec, SmallVec};
+use smallvec::SmallVec;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
 
@@ -218,11 +218,19 @@ impl CommandName {
 
 impl Backend for RedisBackend<'_> {
     fn run(&mut self, args: &[&[u8]], read_only: bool) -> Nodes {
+        let mut reply = Nodes::new();
+        self.run_into(args, read_only, &mut reply);
+        reply
+    }
+
+    fn run_into(&mut self, args: &[&[u8]], read_only: bool, out: &mut Nodes) {
+        out.clear();
         let Some(name) = CommandName::new(args[0]) else {
-            return smallvec![Node::Error(format!(
+            out.push(Node::Error(format!(
                 "ERR unknown command '{}'",
                 String::from_utf8_lossy(args[0])
-            ))];
+            )));
+            return;
         };
         let rest = &args[1..];
         let ctx = self.ctx.ctx;
@@ -286,17 +294,16 @@ impl Backend for RedisBackend<'_> {
             }
         };
         if reply.is_null() {
-            return smallvec![Node::Error(call_failure(args[0]))];
+            out.push(Node::Error(call_failure(args[0])));
+            return;
         }
-        let mut nodes = Nodes::new();
         // SAFETY: `reply` is live until freed below; its bytes with it.
         unsafe {
             let mut len = 0usize;
             let proto = raw::RedisModule_CallReplyProto.unwrap()(reply, &mut len);
-            pattern_runtime::resp::read_reply(bytes(proto, len), &mut nodes);
+            pattern_runtime::resp::read_reply(bytes(proto, len), out);
             raw::RedisModule_FreeCallReply.unwrap()(reply);
         }
-        nodes
     }
 
     fn key_positions(&mut self, args: &[&[u8]]) -> Result<KeyPositions, String> {

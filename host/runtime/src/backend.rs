@@ -56,6 +56,13 @@ pub trait Backend {
     /// itself refuses any write command.
     fn run(&mut self, args: &[&[u8]], read_only: bool) -> Nodes;
 
+    /// [`Self::run`], its reply written into `reply` (emptied first): an
+    /// import's reply is read where it was parsed, not moved through the
+    /// calls that decode it (a few hundred bytes copied per move).
+    fn run_into(&mut self, args: &[&[u8]], read_only: bool, reply: &mut Nodes) {
+        *reply = self.run(args, read_only);
+    }
+
     /// The keys of a command by Redis's own key specs; `Err` with a message
     /// when Redis does not know the command.
     fn key_positions(&mut self, args: &[&[u8]]) -> Result<KeyPositions, String>;

@@ -61,7 +61,7 @@ fn is_one_tree(nodes: &[Node]) -> bool {
 /// decoding any valid tree with any sequence of typed readers never panics.
 pub fn reply_tree(data: &[u8]) {
     let (readers, tree) = data.split_at(data.len().min(4));
-    let nodes = nodes(tree);
+    let mut nodes = nodes(tree);
     let valid = reply::validate(&nodes).is_ok();
     assert_eq!(
         valid,
@@ -71,7 +71,7 @@ pub fn reply_tree(data: &[u8]) {
     if !valid {
         return;
     }
-    let mut cursor = Cursor::new(nodes, b"FUZZ".to_vec().into());
+    let mut cursor = Cursor::new(&mut nodes, b"FUZZ");
     for reader in readers {
         // Errors are expected (a reader meets a node of another type);
         // only panics are defects.

@@ -2,7 +2,7 @@
 //! host checks its keys and writes against the call's declarations, runs it
 //! through the call's [`Backend`] and decodes the reply into the WIT type.
 
-use crate::backend::{Backend, LogLevel};
+use crate::backend::{Backend, LogLevel, Nodes};
 use crate::bindings::pattern::engine::{log, redis, types};
 use crate::clock::{self, Instant};
 use crate::command::{Collection, Command, Effect};
@@ -48,6 +48,9 @@ pub struct HostState {
     /// read and write through (see [`crate::direct`]); None in a
     /// component's store.
     pub(crate) direct: Option<crate::direct::GuestMemory>,
+    /// The reply of the import running now, parsed in place and decoded
+    /// from there (see [`Backend::run_into`]); reused from import to import.
+    reply: Nodes,
 }
 
 /// What the host knows about the call in progress.
@@ -136,6 +139,7 @@ impl HostState {
             refused_growth: None,
             wasi: None,
             direct: None,
+            reply: Nodes::new(),
         }
     }
 
@@ -270,12 +274,12 @@ impl HostState {
     }
 
     fn scope(&mut self) -> R<(&mut CallScope, &mut dyn Backend)> {
-        let (scope, backend, _) = self.call_parts()?;
+        let (scope, backend, _, _) = self.call_parts()?;
         Ok((scope, backend))
     }
 
     /// The call in progress, its backend and the library's key prefixes.
-    fn call_parts(&mut self) -> R<(&mut CallScope, &mut dyn Backend, &[String])> {
+    fn call_parts(&mut self) -> R<(&mut CallScope, &mut dyn Backend, &[String], &mut Nodes)> {
         let scope = self.scope.as_mut().ok_or_else(|| {
             GuestError::CommandNotAllowed(
                 "Redis is not reachable while a library describes itself".into(),
@@ -283,7 +287,7 @@ impl HostState {
         })?;
         // SAFETY: the pointer is valid while the scope is installed.
         let backend = unsafe { &mut *scope.backend };
-        Ok((scope, backend, &self.key_prefixes))
+        Ok((scope, backend, &self.key_prefixes, &mut self.reply))
     }
 
     /// Counts one host call against the call's budget.
@@ -320,9 +324,9 @@ impl HostState {
         self.exec(command.effect(effect))?.int()
     }
 
-    fn exec(&mut self, cmd: &mut Command) -> R<Cursor> {
+    fn exec<'a>(&'a mut self, cmd: &'a mut Command) -> R<Cursor<'a>> {
         self.charge()?;
-        let (scope, backend, key_prefixes) = self.call_parts()?;
+        let (scope, backend, key_prefixes, reply) = self.call_parts()?;
         if cmd.writes && scope.read_only {
             return Err(GuestError::WriteInReadOnly(format!(
                 "{} writes, and this call is read-only",
@@ -362,15 +366,15 @@ impl HostState {
                 }
             }
         }
-        let nodes = backend.run(&cmd.argv(), scope.read_only);
-        if let Some(Node::Error(text)) = nodes.first() {
+        backend.run_into(&cmd.argv(), scope.read_only, reply);
+        if let Some(Node::Error(text)) = reply.first() {
             return Err(classify_error(text));
         }
         if let (Some(effect), Some(position)) = (after, by_reply) {
-            scope.undo.after(effect, &cmd.args[position], nodes.first());
+            scope.undo.after(effect, &cmd.args[position], reply.first());
         }
         // The name is only formatted if the reply turns out malformed.
-        Ok(Cursor::new(nodes, std::mem::take(&mut cmd.args[0])))
+        Ok(Cursor::new(reply, &cmd.args[0]))
     }
 }
 
@@ -902,9 +906,8 @@ impl redis::Host for HostState {
         by: ZrangeBy,
         options: ZrangeOptions,
     ) -> R<Vec<(Bytes, f64)>> {
-        let mut c = self.exec(
-            zrange_command(&mut Command::read("ZRANGE"), key, by, options).arg("WITHSCORES"),
-        )?;
+        let mut cmd = Command::read("ZRANGE");
+        let mut c = self.exec(zrange_command(&mut cmd, key, by, options).arg("WITHSCORES"))?;
         // RESP3 nests [member, score] pairs; RESP2 would be flat.
         let n = c.array()?;
         let nested = matches!(c.peek(), Some(Node::Array(2)));
@@ -1070,7 +1073,8 @@ impl redis::Host for HostState {
     }
 
     fn xpending(&mut self, key: Bytes, group: String) -> R<PendingSummary> {
-        let mut c = self.exec(Command::read("XPENDING").key(key).arg(group))?;
+        let mut cmd = Command::read("XPENDING");
+        let mut c = self.exec(cmd.key(key).arg(group))?;
         c.array()?;
         let count = c.uint()?;
         let smallest_id = c.opt_string()?;
@@ -1214,7 +1218,8 @@ impl redis::Host for HostState {
                 microseconds: u64::from(now.subsec_micros()),
             });
         }
-        let mut c = self.exec(&mut Command::read("TIME"))?;
+        let mut cmd = Command::read("TIME");
+        let mut c = self.exec(&mut cmd)?;
         c.array()?;
         let mut part = || -> R<u64> {
             let text = c.string()?;

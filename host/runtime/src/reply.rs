@@ -77,43 +77,60 @@ pub fn classify_error(text: &str) -> GuestError {
     }
 }
 
-/// Reads a reply tree front to back into typed values.
-pub struct Cursor {
-    nodes: std::iter::Peekable<smallvec::IntoIter<[Node; crate::backend::INLINE_NODES]>>,
+/// Reads a reply tree front to back into typed values. It borrows the
+/// nodes where the reply was parsed and takes each one out as it is read
+/// (leaving nil), so a decoded string is moved, never copied.
+pub struct Cursor<'a> {
+    nodes: &'a mut [Node],
+    /// Index of the next node.
+    at: usize,
     /// The command's name as the guest gave it, for error messages.
-    command: crate::command::Word,
+    command: &'a [u8],
 }
 
 type Decoded<T> = Result<T, GuestError>;
 
-impl Cursor {
-    pub fn new(nodes: impl Into<crate::backend::Nodes>, command: crate::command::Word) -> Self {
+/// `node`, leaving nil (which owns nothing) in its place.
+fn take(node: &mut Node) -> Node {
+    std::mem::replace(node, Node::Nil)
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(nodes: &'a mut [Node], command: &'a [u8]) -> Self {
         Self {
-            nodes: nodes.into().into_iter().peekable(),
+            nodes,
+            at: 0,
             command,
         }
     }
 
     /// The next node, without consuming it.
     pub fn peek(&mut self) -> Option<&Node> {
-        self.nodes.peek()
+        self.nodes.get(self.at)
     }
 
     /// Every node not consumed yet.
     pub fn rest(&mut self) -> Vec<Node> {
-        self.nodes.by_ref().collect()
+        let rest = self.nodes[self.at..].iter_mut().map(take).collect();
+        self.at = self.nodes.len();
+        rest
     }
 
     fn unexpected(&self, what: &str, node: Option<&Node>) -> GuestError {
         GuestError::Redis(format!(
             "unexpected reply to {}: expected {what}, got {node:?}",
-            String::from_utf8_lossy(&self.command).to_uppercase()
+            String::from_utf8_lossy(self.command).to_uppercase()
         ))
     }
 
     pub fn node(&mut self) -> Decoded<Node> {
-        let node = self.nodes.next();
-        node.ok_or_else(|| self.unexpected("a value", None))
+        match self.nodes.get_mut(self.at) {
+            Some(node) => {
+                self.at += 1;
+                Ok(take(node))
+            }
+            None => Err(self.unexpected("a value", None)),
+        }
     }
 
     pub fn int(&mut self) -> Decoded<i64> {
@@ -288,23 +305,22 @@ mod tests {
 
     #[test]
     fn cursor_decodes_nested_pairs_and_skips() {
-        let nodes = vec![
+        let mut nodes = vec![
             Node::Array(2),
             Node::Map(1),
             Node::Bulk(b"f".to_vec()),
             Node::Bulk(b"v".to_vec()),
             Node::Integer(7),
         ];
-        let mut c = Cursor::new(nodes, b"TEST".to_vec().into());
+        let mut c = Cursor::new(&mut nodes, b"TEST");
         assert_eq!(c.array().unwrap(), 2);
         assert_eq!(c.pairs().unwrap(), vec![(b"f".to_vec(), b"v".to_vec())]);
         assert_eq!(c.int().unwrap(), 7);
-        let mut c = Cursor::new(
-            vec![Node::Array(1), Node::Array(1), Node::Nil, Node::Integer(3)],
-            b"T".to_vec().into(),
-        );
+        let mut nodes = vec![Node::Array(1), Node::Array(1), Node::Nil, Node::Integer(3)];
+        let mut c = Cursor::new(&mut nodes, b"T");
         c.skip().unwrap();
         assert_eq!(c.int().unwrap(), 3);
+        assert!(c.node().is_err(), "past the end");
     }
 
     #[test]
