@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick | --callgrind [--only a,b]]`: each library function against its Lua twin
+//! `cargo xtask bench [--quick | --callgrind [--only a,b] | --commands]`: each library function against its Lua twin
 //! (`bench/lua/`) on the same Redis, in the same run, with `redis-benchmark`
 //! (50 clients, pipeline 1 and 16, [`PAIR_ROUNDS`] rounds alternating engine,
 //! `EVALSHA`, `FCALL` and the native twin: the twins are also loaded as one
@@ -7,7 +7,9 @@
 //! library's resident memory with its warm instance, and HTTP calls through
 //! the gateway against direct `PATTERN.CALL` (`bench_http`). `--callgrind`
 //! counts instructions per command instead ([`crate::bench_callgrind`]), of
-//! every pair or of those `--only` names.
+//! every pair or of those `--only` names. After the pairs, and alone with
+//! `--commands` (seconds), the cost of entering a call and of each command
+//! in it, engine against Lua ([`crate::bench_commands`]).
 
 use crate::build;
 use anyhow::{bail, Context, Result};
@@ -462,7 +464,7 @@ fn functions_library(lua_dir: &std::path::Path) -> Result<String> {
     Ok(library)
 }
 
-struct Sample {
+pub(crate) struct Sample {
     ops: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -496,9 +498,19 @@ const LANGUAGE_ROUNDS: usize = 2;
 fn contest(
     rounds: usize,
     contestants: usize,
-    mut run: impl FnMut(usize) -> Result<Sample>,
+    run: impl FnMut(usize) -> Result<Sample>,
 ) -> Result<Vec<Sample>> {
-    let mut runs: Vec<Vec<Sample>> = (0..contestants).map(|_| Vec::new()).collect();
+    contest_by(rounds, contestants, run, |sample| sample.ops)
+}
+
+/// [`contest`] for any measurement, its median taken by `value`.
+pub(crate) fn contest_by<T>(
+    rounds: usize,
+    contestants: usize,
+    mut run: impl FnMut(usize) -> Result<T>,
+    value: impl Fn(&T) -> f64,
+) -> Result<Vec<T>> {
+    let mut runs: Vec<Vec<T>> = (0..contestants).map(|_| Vec::new()).collect();
     for round in 0..rounds {
         for turn in 0..contestants {
             let contestant = (round + turn) % contestants;
@@ -508,7 +520,7 @@ fn contest(
     Ok(runs
         .into_iter()
         .map(|mut samples| {
-            samples.sort_by(|a, b| a.ops.total_cmp(&b.ops));
+            samples.sort_by(|a, b| value(a).total_cmp(&value(b)));
             samples.swap_remove(samples.len() / 2)
         })
         .collect())
@@ -568,6 +580,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let server_pid = _server.0.id();
     let lua_dir = load_twins(&mut con)?;
     pin_main_thread(server_pid, |_| REDIS_CPU)?;
+    if args.iter().any(|a| a == "--commands") {
+        return crate::bench_commands::run(port, &mut con, requests);
+    }
     println!(
         "redis-benchmark: 50 clients, {requests} requests per run, {PAIR_ROUNDS} rounds, alternating; median round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling); {}",
         match pinning() {
@@ -658,6 +673,7 @@ pub fn run(args: &[String]) -> Result<()> {
             show(ratio)
         );
     }
+    crate::bench_commands::run(port, &mut con, requests)?;
     {
         // On a Redis of its own, every thread on one CPU: wasmtime then
         // compiles on one thread instead of one per CPU, whose allocator
@@ -851,7 +867,7 @@ fn field(reply: &redis::Value, name: &[u8]) -> u64 {
 /// One `redis-benchmark` run; parses its CSV line.
 /// `usec_per_call` of `command` in an `INFO commandstats` reply (names
 /// compared without case: Redis lower-cases its own commands, not modules').
-fn usec_per_call(stats: &str, command: &str) -> Option<f64> {
+pub(crate) fn usec_per_call(stats: &str, command: &str) -> Option<f64> {
     stats.lines().find_map(|line| {
         let (name, fields) = line.trim().split_once(':')?;
         let name = name.strip_prefix("cmdstat_")?;
@@ -878,7 +894,12 @@ fn empty_keyspace(con: &mut redis::Connection) -> Result<()> {
     Ok(())
 }
 
-fn benchmark(port: u16, pipeline: u32, requests: u32, command: &[String]) -> Result<Sample> {
+pub(crate) fn benchmark(
+    port: u16,
+    pipeline: u32,
+    requests: u32,
+    command: &[String],
+) -> Result<Sample> {
     let output = client_command("redis-benchmark")
         .args([
             "-h",

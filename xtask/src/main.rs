@@ -16,6 +16,7 @@
 
 mod bench;
 mod bench_callgrind;
+mod bench_commands;
 mod bench_http;
 mod build;
 mod languages;
@@ -49,7 +50,7 @@ fn main() -> Result<()> {
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick | --callgrind [--only pair,...]]>"
+            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick | --callgrind [--only pair,...] | --commands]>"
         ),
     }
 }

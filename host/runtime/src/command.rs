@@ -161,25 +161,20 @@ pub struct Command {
 
 impl Command {
     /// A command that only reads.
+    ///
+    /// Built where it is returned and the name pushed there: a command is a
+    /// few hundred bytes, which moving a filled vector into it would copy.
     pub fn read(name: impl IntoWord) -> Self {
-        let mut args = SmallVec::new();
-        args.push(name.into_word());
-        Self {
-            args,
-            key_positions: SmallVec::new(),
-            writes: false,
-            changes: None,
-            member_positions: SmallVec::new(),
-            effect: Effect::Unknown,
-        }
+        let mut command = Self::default();
+        command.args.push(name.into_word());
+        command
     }
 
     /// A command that writes.
     pub fn write(name: &'static str) -> Self {
-        Self {
-            writes: true,
-            ..Self::read(name)
-        }
+        let mut command = Self::read(name);
+        command.writes = true;
+        command
     }
 
     /// Appends a key.
