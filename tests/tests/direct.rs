@@ -228,3 +228,28 @@ fn broken_abi_traps_alike_and_the_library_serves_the_next_call() {
         );
     }
 }
+
+/// An import's bytes land in the Rust SDK's call arena by the arena's own
+/// rule on both paths (on the direct path the engine bumps it, through the
+/// component `cabi_realloc` does), and an arena whose state is corrupt is
+/// left alone: the value comes from the guest's allocator instead.
+#[test]
+fn returned_bytes_land_in_the_call_arena_by_its_rule() {
+    let value = format!("{:?}", Value::BulkString(b"owner-1".to_vec()));
+    for (path, server) in both() {
+        server.load("raw-abi");
+        let mut con = server.connection();
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg("owner-1")
+            .query(&mut con)
+            .unwrap();
+        for function in ["arena_get", "corrupt_arena_get", "arena_get"] {
+            assert_eq!(
+                outcome(&mut con, &format!("raw-abi.{function}"), &["k"], &[]),
+                value,
+                "{path} {function}"
+            );
+        }
+    }
+}

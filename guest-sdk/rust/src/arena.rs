@@ -34,13 +34,46 @@ const ARENA_ALIGN: usize = 16;
 struct Region(UnsafeCell<[u8; CALL_ARENA_BYTES]>);
 
 /// A bump region with a count of live blocks, falling back to [`System`].
+///
+/// The engine allocates here too: the bytes an import returns go into the
+/// region by the same rule as [`CallArena::bump`], written by the host,
+/// instead of through a call to `cabi_realloc` for each value (a call into
+/// the guest, about as dear as the import's own work). The SDK exports an
+/// [`ArenaInfo`] as `pattern-call-arena`; on wasm32 the arena's layout is
+/// then fixed: `next` at 0, `live` at 4 (each a `u32`), the region at 16.
+/// Another guest, or this one with its own allocator, exports none, and
+/// the host calls `cabi_realloc` as the canonical ABI says.
+///
+/// All zero when made, so that it stays in `.bss`: the region costs the
+/// module no bytes and the instance no copy.
+#[repr(C)]
 pub struct CallArena {
-    region: Region,
     /// Offset of the first free byte of the region.
     next: Cell<usize>,
     /// Blocks handed out from the region and not yet freed.
     live: Cell<usize>,
+    region: Region,
 }
+
+/// Where the engine finds a guest's call arena, and its size.
+#[repr(C)]
+pub struct ArenaInfo {
+    pub arena: *const CallArena,
+    pub size: usize,
+}
+
+// SAFETY: read-only, and only where WebAssembly runs without threads.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+unsafe impl Sync for ArenaInfo {}
+
+// The layout the host reads on wasm32 (see `CallArena`).
+#[cfg(target_arch = "wasm32")]
+const _: () = assert!(
+    std::mem::offset_of!(CallArena, next) == 0
+        && std::mem::offset_of!(CallArena, live) == 4
+        && std::mem::offset_of!(CallArena, region) == 16
+        && std::mem::offset_of!(ArenaInfo, size) == 4
+);
 
 // SAFETY: only where WebAssembly runs without threads: no two accesses can
 // race.
@@ -50,14 +83,29 @@ unsafe impl Sync for CallArena {}
 impl CallArena {
     pub const fn new() -> Self {
         Self {
-            region: Region(UnsafeCell::new([0; CALL_ARENA_BYTES])),
             next: Cell::new(0),
             live: Cell::new(0),
+            region: Region(UnsafeCell::new([0; CALL_ARENA_BYTES])),
         }
     }
 
     fn base(&self) -> *mut u8 {
         self.region.0.get().cast()
+    }
+
+    /// Where the region starts, the offset of its first free byte and its
+    /// live blocks: for tests that check a block someone else bumped (the
+    /// engine) against the rule.
+    #[doc(hidden)]
+    pub fn state(&self) -> (usize, usize, usize) {
+        (self.base() as usize, self.next.get(), self.live.get())
+    }
+
+    /// Sets the offset of the first free byte, as a guest that corrupts its
+    /// own arena would (tests only).
+    #[doc(hidden)]
+    pub fn set_next(&self, next: usize) {
+        self.next.set(next);
     }
 
     /// Offset of `ptr` in the region, if it came from there.

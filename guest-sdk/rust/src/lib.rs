@@ -56,6 +56,39 @@ mod reply;
 #[global_allocator]
 static ALLOCATOR: arena::CallArena = arena::CallArena::new();
 
+#[cfg(all(
+    feature = "call-arena",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+static ARENA_INFO: arena::ArenaInfo = arena::ArenaInfo {
+    arena: &ALLOCATOR,
+    size: arena::CALL_ARENA_BYTES,
+};
+
+/// The call arena's address and size, for the engine to allocate the bytes
+/// an import returns there itself (see [`arena::CallArena`]).
+#[cfg(all(
+    feature = "call-arena",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+#[export_name = "pattern-call-arena"]
+extern "C" fn call_arena() -> *const arena::ArenaInfo {
+    &ARENA_INFO
+}
+
+/// The guest's call arena (tests of the engine's allocations in it).
+#[cfg(all(
+    feature = "call-arena",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+#[doc(hidden)]
+pub fn call_arena_allocator() -> &'static arena::CallArena {
+    &ALLOCATOR
+}
+
 pub use args::Args;
 pub use bindings::pattern::engine::types::Error;
 pub use reply::Reply;

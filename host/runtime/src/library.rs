@@ -672,7 +672,7 @@ fn inline_outcome(
 
 /// Epoch ticks for a deadline: rounded up, plus one because the current tick
 /// may be almost over. Never `u64::MAX` (the deadline is relative).
-fn deadline_ticks(deadline_ms: u64) -> u64 {
+pub(crate) fn deadline_ticks(deadline_ms: u64) -> u64 {
     deadline_ms.div_ceil(crate::limits::EPOCH_TICK_MS) + 1
 }
 

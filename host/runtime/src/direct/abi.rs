@@ -21,7 +21,28 @@ pub(crate) struct GuestMemory {
     /// `cabi_realloc`, type-checked as `(i32, i32, i32, i32) -> i32` when
     /// the instance was made.
     pub(crate) realloc: Func,
+    /// The Rust SDK's call arena, when the guest exports it
+    /// (`pattern-call-arena`): see [`Guest::arena_alloc`].
+    pub(crate) arena: Option<Arena>,
 }
+
+/// A guest's call arena as its `pattern-call-arena` export described it:
+/// where its state is (its region follows it) and the region's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Arena {
+    pub(crate) state: u32,
+    pub(crate) size: u32,
+}
+
+/// Offset of the call arena's region from its state (after `next` and
+/// `live`, aligned to 16): the layout of `CallArena` in the Rust SDK, which
+/// asserts it.
+const ARENA_REGION_OFFSET: u32 = 16;
+
+/// Largest alignment the call arena serves (its region's own); a block
+/// aligned more comes from the guest's other allocator, through
+/// `cabi_realloc`.
+const ARENA_MAX_ALIGN: u32 = 16;
 
 /// A direct instance's store (in an import, its caller's), with the
 /// instance's memory.
@@ -36,6 +57,11 @@ impl<'a> Guest<'a> {
             bail!("direct import called outside a direct instance");
         };
         Ok(Self { caller, memory })
+    }
+
+    /// As [`Self::new`], with `memory` given (before the store holds it).
+    pub(crate) fn with_memory(caller: StoreContextMut<'a, HostState>, memory: GuestMemory) -> Self {
+        Self { caller, memory }
     }
 
     pub(crate) fn state(&mut self) -> &mut HostState {
@@ -114,6 +140,9 @@ impl<'a> Guest<'a> {
     /// Memory for `size` bytes aligned to `align`, from the guest's
     /// allocator.
     fn alloc(&mut self, size: usize, align: u32) -> Result<u32> {
+        if let Some(ptr) = self.arena_alloc(size, align) {
+            return Ok(ptr);
+        }
         let Ok(size) = i32::try_from(size) else {
             bail!("list too large to lower");
         };
@@ -129,6 +158,45 @@ impl<'a> Guest<'a> {
         aligned(ptr, align, "realloc return")?;
         self.slice_mut(ptr, size as usize)?;
         Ok(ptr)
+    }
+
+    /// A block of `size` bytes bumped from the guest's call arena by the
+    /// rule its own allocator follows (the next free offset rounded up to
+    /// `align`, the count of live blocks raised by one), so that the guest
+    /// frees it as any block of its arena. It spares a call into the guest
+    /// (`cabi_realloc`) per value an import returns, which cost about as
+    /// much as the import's own work.
+    ///
+    /// None, and the caller asks `cabi_realloc`, when the guest exports no
+    /// arena, the block does not fit in it, or anything the guest keeps
+    /// there is out of bounds or inconsistent: the state is the guest's own
+    /// memory and proves nothing. An empty block is never bumped
+    /// (`cabi_realloc` returns `align` for it, and the guest never frees it).
+    fn arena_alloc(&mut self, size: usize, align: u32) -> Option<u32> {
+        let arena = self.memory.arena?;
+        if size == 0 || align > ARENA_MAX_ALIGN {
+            return None;
+        }
+        let size = u32::try_from(size).ok()?;
+        let state = self.slice(arena.state, 8).ok()?;
+        let (next, live) = (i32_at(state, 0) as u32, i32_at(state, 4) as u32);
+        let start = next.checked_next_multiple_of(align)?;
+        let end = start.checked_add(size)?;
+        let live = live.checked_add(1)?;
+        let ptr = arena
+            .state
+            .checked_add(ARENA_REGION_OFFSET)?
+            .checked_add(start)?;
+        if end > arena.size || !ptr.is_multiple_of(align) {
+            return None;
+        }
+        // The block lies in memory before the state records it.
+        self.slice(ptr, size).ok()?;
+        let mut updated = [0; 8];
+        updated[..4].copy_from_slice(&end.to_le_bytes());
+        updated[4..].copy_from_slice(&live.to_le_bytes());
+        self.write(arena.state, &updated).ok()?;
+        Some(ptr)
     }
 
     /// Writes `bytes` at `at`, checked to lie in memory.

@@ -23,7 +23,9 @@ mod imports;
 
 use crate::host::HostState;
 use crate::inline::{InlineReply, InlineRequest};
+use crate::limits::DEFAULT_DEADLINE_MS;
 use crate::GuestError;
+use abi::Arena;
 pub(crate) use abi::GuestMemory;
 use abi::{i32_at, Guest};
 use wasmparser::{CanonicalFunction, CanonicalOption, Parser, Payload};
@@ -35,6 +37,14 @@ const PACKED_CALL: &str = "pattern:engine/packed@0.1.0#call";
 const PACKED_POST_RETURN: &str = "cabi_post_pattern:engine/packed@0.1.0#call";
 const MEMORY: &str = "memory";
 const REALLOC: &str = "cabi_realloc";
+/// The Rust SDK's call arena, optional (see [`abi::GuestMemory::arena`]).
+const CALL_ARENA: &str = "pattern-call-arena";
+
+/// Epoch ticks the arena's export may run (the current tick may be almost
+/// over): it only returns a static's address, and a guest whose export
+/// spins must not hold Redis for a whole call's deadline while its
+/// instance is made.
+const ARENA_QUERY_TICKS: u64 = 2;
 
 /// Exports that make the component do more than wire its module: another
 /// allocator for imports or exports, or an initializer to run first.
@@ -189,12 +199,34 @@ pub(crate) fn instantiate(
 ) -> wasmtime::Result<Entry> {
     let instance = pre.instantiate(&mut *store)?;
     let realloc = instance.get_typed_func::<(i32, i32, i32, i32), i32>(&mut *store, REALLOC)?;
-    let memory = GuestMemory {
+    // Asked once: the arena is a static of the guest's. A guest whose
+    // export traps, runs past its tick or has another type gets no arena.
+    let info = match instance.get_typed_func::<(), i32>(&mut *store, CALL_ARENA) {
+        Ok(func) => {
+            store.set_epoch_deadline(ARENA_QUERY_TICKS);
+            let at = func.call(&mut *store, ()).ok();
+            store.set_epoch_deadline(crate::library::deadline_ticks(DEFAULT_DEADLINE_MS));
+            at
+        }
+        Err(_) => None,
+    };
+    let mut memory = GuestMemory {
         memory: instance
             .get_memory(&mut *store, MEMORY)
             .ok_or_else(|| wasmtime::format_err!("no memory export"))?,
         realloc: *realloc.func(),
+        arena: None,
     };
+    // `ArenaInfo`: the arena's address, then its region's size.
+    memory.arena = info.and_then(|at| {
+        let info = Guest::with_memory(store.as_context_mut(), memory)
+            .read::<8>(at, 4)
+            .ok()?;
+        Some(Arena {
+            state: i32_at(&info, 0) as u32,
+            size: i32_at(&info, 4) as u32,
+        })
+    });
     store.data_mut().direct = Some(memory);
     Ok(Entry {
         inline: instance.get_typed_func(&mut *store, INLINE_CALL)?,

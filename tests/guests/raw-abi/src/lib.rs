@@ -36,6 +36,16 @@ impl Library for RawAbi {
                     "passes DEL a list running past memory",
                 ),
                 function("error_not_utf8", "spills an error whose text is not UTF-8"),
+                function(
+                    "arena_get",
+                    "GETs its key and checks where the value landed in the call arena",
+                )
+                .key("key", "the key read"),
+                function(
+                    "corrupt_arena_get",
+                    "GETs its key with the call arena's free offset set past its end",
+                )
+                .key("key", "the key read"),
             ],
         )
     }
@@ -52,6 +62,8 @@ impl Library for RawAbi {
             "bad_condition" => raw::set_with_condition(7),
             "keys_out_of_bounds" => raw::del_at(FAR, 4),
             "error_not_utf8" => raw::spill_error(&[0xff, 0xfe, 0xfd]),
+            "arena_get" => raw::arena_get(keys.first().map_or(&[][..], |k| k)),
+            "corrupt_arena_get" => raw::corrupt_arena_get(keys.first().map_or(&[][..], |k| k)),
             _ => Err(Error::guest("ERR no such function")),
         }
     }
@@ -134,6 +146,40 @@ mod raw {
         unsafe { spill_import(1, 6, text.as_ptr() as usize, text.len()) };
         Ok(Reply::ok())
     }
+
+    /// GETs `key` and checks that the value is the block the call arena's
+    /// own rule gives (at the free offset, one more live block), whoever
+    /// bumped it: the engine on the direct path, `cabi_realloc` otherwise.
+    pub fn arena_get(key: &[u8]) -> Result<Reply, Error> {
+        let arena = pattern_guest::call_arena_allocator();
+        let (base, next, live) = arena.state();
+        let value = get(key).ok_or_else(|| Error::guest("ERR the key is absent"))?;
+        let (_, next_after, live_after) = arena.state();
+        let expected = (base + next, next + value.len(), live + 1);
+        let found = (value.as_ptr() as usize, next_after, live_after);
+        if found != expected {
+            return Err(Error::guest(format!(
+                "ERR value at {found:?} (address, next, live), the arena's rule gives {expected:?}"
+            )));
+        }
+        Ok(Reply::Bulk(value))
+    }
+
+    /// GETs `key` with the arena's free offset near `u32::MAX`: the value
+    /// must come from elsewhere (the arena has no room), and the offset is
+    /// put back after.
+    pub fn corrupt_arena_get(key: &[u8]) -> Result<Reply, Error> {
+        let arena = pattern_guest::call_arena_allocator();
+        let (_, next, _) = arena.state();
+        arena.set_next(u32::MAX as usize - 2);
+        let value = get(key);
+        let (_, corrupted, _) = arena.state();
+        arena.set_next(next);
+        if corrupted != u32::MAX as usize - 2 {
+            return Err(Error::guest("ERR the corrupted arena was bumped"));
+        }
+        Ok(value.map_or(Reply::Nil, Reply::Bulk))
+    }
 }
 
 /// Natively (the crate's own unit build) there are no imports to call.
@@ -157,6 +203,12 @@ mod raw {
         native()
     }
     pub fn spill_error(_: &[u8]) -> Result<Reply, Error> {
+        native()
+    }
+    pub fn arena_get(_: &[u8]) -> Result<Reply, Error> {
+        native()
+    }
+    pub fn corrupt_arena_get(_: &[u8]) -> Result<Reply, Error> {
         native()
     }
 }
