@@ -23,6 +23,18 @@ fn entry(con: &mut Connection, library: &str) -> Value {
     fields(&described)["entry"].clone()
 }
 
+/// `server` with the raw-abi guest loaded and key `k` holding `value`.
+fn raw_abi_with_k(server: &Server, value: &str) -> Connection {
+    server.load("raw-abi");
+    let mut con = server.connection();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg(value)
+        .query(&mut con)
+        .unwrap();
+    con
+}
+
 /// A reply, or its error's text.
 fn outcome(con: &mut Connection, target: &str, keys: &[&str], args: &[&str]) -> String {
     match call::<Value>(con, target, keys, args) {
@@ -188,13 +200,7 @@ fn both_paths_give_the_same_replies_and_leave_the_same_locks() {
 fn broken_abi_traps_alike_and_the_library_serves_the_next_call() {
     let original = format!("{:?}", Value::BulkString(b"original".to_vec()));
     for (path, server) in both() {
-        server.load("raw-abi");
-        let mut con = server.connection();
-        let _: () = redis::cmd("SET")
-            .arg("k")
-            .arg("original")
-            .query(&mut con)
-            .unwrap();
+        let mut con = raw_abi_with_k(&server, "original");
         assert_eq!(
             outcome(&mut con, "raw-abi.get", &["k"], &[]),
             original,
@@ -237,13 +243,7 @@ fn broken_abi_traps_alike_and_the_library_serves_the_next_call() {
 fn returned_bytes_land_in_the_call_arena_by_its_rule() {
     let value = format!("{:?}", Value::BulkString(b"owner-1".to_vec()));
     for (path, server) in both() {
-        server.load("raw-abi");
-        let mut con = server.connection();
-        let _: () = redis::cmd("SET")
-            .arg("k")
-            .arg("owner-1")
-            .query(&mut con)
-            .unwrap();
+        let mut con = raw_abi_with_k(&server, "owner-1");
         for function in ["arena_get", "corrupt_arena_get", "arena_get"] {
             assert_eq!(
                 outcome(&mut con, &format!("raw-abi.{function}"), &["k"], &[]),

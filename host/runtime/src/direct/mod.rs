@@ -16,7 +16,9 @@
 //! is UTF-8. Its imports must all be among those `imports` serves (every
 //! import of the WIT but the typed `hmget`); otherwise, or when the
 //! operator turns the path off (`DIRECT_CALLS no`), the library runs
-//! through the component, as every library did before.
+//! through the component, as every library did before. An SDK module also
+//! exports where its call arena is (`pattern-call-arena`), and the bytes
+//! imports return are placed there by the host (see `abi`).
 
 mod abi;
 mod imports;
