@@ -10,6 +10,8 @@
 
 use crate::host::HostState;
 use crate::GuestError;
+use std::cell::Cell;
+use std::ptr::NonNull;
 use wasmtime::{bail, Func, Memory, Result, StoreContextMut, ValRaw};
 
 /// The guest's memory and allocator, found once per instance. Plain
@@ -49,6 +51,12 @@ const ARENA_MAX_ALIGN: u32 = 16;
 pub(crate) struct Guest<'a> {
     caller: StoreContextMut<'a, HostState>,
     memory: GuestMemory,
+    /// The memory's base and length as last looked up (an import reads
+    /// and writes it several times, and each lookup walks the store to the
+    /// instance's memory definition). Forgotten whenever guest code runs
+    /// (`cabi_realloc`), which may grow it; nothing else can, as the host
+    /// never grows a guest's memory.
+    bytes: Cell<Option<(NonNull<u8>, usize)>>,
 }
 
 impl<'a> Guest<'a> {
@@ -56,12 +64,27 @@ impl<'a> Guest<'a> {
         let Some(memory) = caller.data().direct else {
             bail!("direct import called outside a direct instance");
         };
-        Ok(Self { caller, memory })
+        Ok(Self::with_memory(caller, memory))
     }
 
     /// As [`Self::new`], with `memory` given (before the store holds it).
     pub(crate) fn with_memory(caller: StoreContextMut<'a, HostState>, memory: GuestMemory) -> Self {
-        Self { caller, memory }
+        Self {
+            caller,
+            memory,
+            bytes: Cell::new(None),
+        }
+    }
+
+    /// The memory's base and length (see `bytes`).
+    fn base_and_len(&self) -> (NonNull<u8>, usize) {
+        if let Some(known) = self.bytes.get() {
+            return known;
+        }
+        let data = self.memory.memory.data(&self.caller);
+        let known = (NonNull::from(data).cast(), data.len());
+        self.bytes.set(Some(known));
+        known
     }
 
     pub(crate) fn state(&mut self) -> &mut HostState {
@@ -79,19 +102,28 @@ impl<'a> Guest<'a> {
 
     /// `len` bytes at `ptr`, checked to lie in memory.
     fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]> {
-        let data = self.memory.memory.data(&self.caller);
+        let (base, size) = self.base_and_len();
         let start = ptr as usize;
         match start.checked_add(len as usize) {
-            Some(end) if end <= data.len() => Ok(&data[start..end]),
+            // SAFETY: within the memory's current length; no guest code
+            // runs, and so the memory cannot change, while `&self` is
+            // borrowed (running it takes `&mut self`, see `alloc`).
+            Some(end) if end <= size => {
+                Ok(unsafe { std::slice::from_raw_parts(base.as_ptr().add(start), len as usize) })
+            }
             _ => bail!("pointer out of bounds"),
         }
     }
 
     fn slice_mut(&mut self, ptr: u32, len: usize) -> Result<&mut [u8]> {
-        let data = self.memory.memory.data_mut(&mut self.caller);
+        let (base, size) = self.base_and_len();
         let start = ptr as usize;
         match start.checked_add(len) {
-            Some(end) if end <= data.len() => Ok(&mut data[start..end]),
+            // SAFETY: as in `slice`; `&mut self` makes the slice the only
+            // view of the memory while it lives.
+            Some(end) if end <= size => {
+                Ok(unsafe { std::slice::from_raw_parts_mut(base.as_ptr().add(start), len) })
+            }
             _ => bail!("pointer out of bounds"),
         }
     }
@@ -149,6 +181,8 @@ impl<'a> Guest<'a> {
         let mut params_and_result = [0, 0, align as i32, size].map(ValRaw::i32);
         // SAFETY: `realloc`'s type was checked when the instance was made,
         // and the array holds its four parameters and room for its result.
+        // Guest code runs: the memory may grow.
+        self.bytes.set(None);
         unsafe {
             self.memory
                 .realloc
