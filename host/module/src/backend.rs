@@ -194,26 +194,17 @@ fn create_string(bytes: &[u8]) -> *mut raw::RedisModuleString {
     }
 }
 
-/// A command name as the NUL-terminated string `RedisModule_Call` takes,
-/// on the stack; `None` when it holds a NUL byte or is too long to be a
-/// command.
-struct CommandName {
-    buf: [u8; INLINE_NAME + 1],
-}
-
-impl CommandName {
-    fn new(name: &[u8]) -> Option<Self> {
-        if name.len() > INLINE_NAME || name.contains(&0) {
-            return None;
-        }
-        let mut buf = [0; INLINE_NAME + 1];
-        buf[..name.len()].copy_from_slice(name);
-        Some(Self { buf })
+/// `name` as the NUL-terminated string `RedisModule_Call` takes, written
+/// into `buf` (the caller's, on its stack, so that the name is not copied
+/// again on its way out); `None` when it holds a NUL byte or is too long
+/// to be a command.
+fn command_name(buf: &mut [u8; INLINE_NAME + 1], name: &[u8]) -> Option<*const c_char> {
+    if name.len() > INLINE_NAME || name.contains(&0) {
+        return None;
     }
-
-    fn as_ptr(&self) -> *const c_char {
-        self.buf.as_ptr() as *const c_char
-    }
+    buf[..name.len()].copy_from_slice(name);
+    buf[name.len()] = 0;
+    Some(buf.as_ptr() as *const c_char)
 }
 
 impl Backend for RedisBackend<'_> {
@@ -225,7 +216,8 @@ impl Backend for RedisBackend<'_> {
 
     fn run_into(&mut self, args: &[&[u8]], read_only: bool, out: &mut Nodes) {
         out.clear();
-        let Some(name) = CommandName::new(args[0]) else {
+        let mut name_buf = [0; INLINE_NAME + 1];
+        let Some(name) = command_name(&mut name_buf, args[0]) else {
             out.push(Node::Error(format!(
                 "ERR unknown command '{}'",
                 String::from_utf8_lossy(args[0])
@@ -234,7 +226,6 @@ impl Backend for RedisBackend<'_> {
         };
         let rest = &args[1..];
         let ctx = self.ctx.ctx;
-        let name = name.as_ptr();
         let direct = if read_only {
             &DIRECT_READ_ONLY
         } else {
