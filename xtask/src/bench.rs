@@ -456,12 +456,15 @@ fn functions_library(lua_dir: &std::path::Path) -> Result<String> {
     let mut library = String::from("#!lua name=pattern_twins\n");
     for pair in PAIRS {
         let body = std::fs::read_to_string(lua_dir.join(pair.lua))?;
-        library.push_str(&format!(
-            "redis.register_function('{}', function(KEYS, ARGV)\n{body}\nend)\n",
-            function_name(pair.lua)
-        ));
+        library.push_str(&register_function(function_name(pair.lua), &body));
     }
     Ok(library)
+}
+
+/// A line of a Functions library registering `body`, a script's body, as
+/// function `name` of `KEYS` and `ARGV`.
+pub(crate) fn register_function(name: &str, body: &str) -> String {
+    format!("redis.register_function('{name}', function(KEYS, ARGV)\n{body}\nend)\n")
 }
 
 pub(crate) struct Sample {

@@ -10,7 +10,7 @@
 //! A function of few commands and little computing, the lock, is won or
 //! lost on these three.
 
-use crate::bench::{benchmark, contest_by, usec_per_call};
+use crate::bench::{benchmark, contest_by, register_function, usec_per_call};
 use anyhow::Result;
 
 /// The engine's side: `host_calls 1 <key> <n>` makes `n` `GET <key>`.
@@ -42,7 +42,8 @@ pub fn run(port: u16, con: &mut redis::Connection, requests: u32) -> Result<()> 
         .query(con)?;
     let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(LUA_LOOP).query(con)?;
     let library = format!(
-        "#!lua name=pattern_commands\nredis.register_function('{LUA_FUNCTION}', function(KEYS, ARGV)\n{LUA_LOOP}\nend)\n"
+        "#!lua name=pattern_commands\n{}",
+        register_function(LUA_FUNCTION, LUA_LOOP)
     );
     let _: String = redis::cmd("FUNCTION")
         .arg("LOAD")

@@ -47,47 +47,43 @@ mod reply;
 
 /// Every allocation of the guest goes through the call arena (see
 /// [`arena`]); a library that brings its own allocator turns the SDK's
-/// default feature `call-arena` off.
+/// default feature `call-arena` off. The engine is told where the arena
+/// is, to allocate the bytes an import returns there itself.
 #[cfg(all(
     feature = "call-arena",
     target_arch = "wasm32",
     not(target_feature = "atomics")
 ))]
-#[global_allocator]
-static ALLOCATOR: arena::CallArena = arena::CallArena::new();
+mod global_arena {
+    use crate::arena::{ArenaInfo, CallArena, CALL_ARENA_BYTES};
 
-#[cfg(all(
-    feature = "call-arena",
-    target_arch = "wasm32",
-    not(target_feature = "atomics")
-))]
-static ARENA_INFO: arena::ArenaInfo = arena::ArenaInfo {
-    arena: &ALLOCATOR,
-    size: arena::CALL_ARENA_BYTES,
-};
+    #[global_allocator]
+    static ALLOCATOR: CallArena = CallArena::new();
 
-/// The call arena's address and size, for the engine to allocate the bytes
-/// an import returns there itself (see [`arena::CallArena`]).
-#[cfg(all(
-    feature = "call-arena",
-    target_arch = "wasm32",
-    not(target_feature = "atomics")
-))]
-#[export_name = "pattern-call-arena"]
-extern "C" fn call_arena() -> *const arena::ArenaInfo {
-    &ARENA_INFO
+    static ARENA_INFO: ArenaInfo = ArenaInfo {
+        arena: &ALLOCATOR,
+        size: CALL_ARENA_BYTES,
+    };
+
+    /// The call arena's address and size, for the engine.
+    #[export_name = "pattern-call-arena"]
+    extern "C" fn call_arena() -> *const ArenaInfo {
+        &ARENA_INFO
+    }
+
+    /// The guest's call arena (tests of the engine's allocations in it).
+    #[doc(hidden)]
+    pub fn call_arena_allocator() -> &'static CallArena {
+        &ALLOCATOR
+    }
 }
 
-/// The guest's call arena (tests of the engine's allocations in it).
 #[cfg(all(
     feature = "call-arena",
     target_arch = "wasm32",
     not(target_feature = "atomics")
 ))]
-#[doc(hidden)]
-pub fn call_arena_allocator() -> &'static arena::CallArena {
-    &ALLOCATOR
-}
+pub use global_arena::call_arena_allocator;
 
 pub use args::Args;
 pub use bindings::pattern::engine::types::Error;

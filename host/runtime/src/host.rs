@@ -278,7 +278,8 @@ impl HostState {
         Ok((scope, backend))
     }
 
-    /// The call in progress, its backend and the library's key prefixes.
+    /// The call in progress, its backend, the library's key prefixes and
+    /// the reply buffer.
     fn call_parts(&mut self) -> R<(&mut CallScope, &mut dyn Backend, &[String], &mut Nodes)> {
         let scope = self.scope.as_mut().ok_or_else(|| {
             GuestError::CommandNotAllowed(
@@ -304,7 +305,6 @@ impl HostState {
         Ok(())
     }
 
-    /// Checks `cmd` against the call's declarations and runs it.
     /// A counter's step: `INCR`/`DECR key` (`one`) for a step of 1, else
     /// `INCRBY`/`DECRBY key step` (`by`). The same effect, with one argument
     /// fewer for Redis to make into a string and parse for the common step,
@@ -324,6 +324,8 @@ impl HostState {
         self.exec(command.effect(effect))?.int()
     }
 
+    /// Checks `cmd` against the call's declarations and runs it; its
+    /// reply is read from the host's reply buffer.
     fn exec<'a>(&'a mut self, cmd: &'a mut Command) -> R<Cursor<'a>> {
         self.charge()?;
         let (scope, backend, key_prefixes, reply) = self.call_parts()?;

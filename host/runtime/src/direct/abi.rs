@@ -30,7 +30,7 @@ pub(crate) struct GuestMemory {
 
 /// A guest's call arena as its `pattern-call-arena` export described it:
 /// where its state is (its region follows it) and the region's size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub(crate) struct Arena {
     pub(crate) state: u32,
     pub(crate) size: u32,
@@ -102,28 +102,27 @@ impl<'a> Guest<'a> {
 
     /// `len` bytes at `ptr`, checked to lie in memory.
     fn slice(&self, ptr: u32, len: u32) -> Result<&[u8]> {
-        let (base, size) = self.base_and_len();
-        let start = ptr as usize;
-        match start.checked_add(len as usize) {
-            // SAFETY: within the memory's current length; no guest code
-            // runs, and so the memory cannot change, while `&self` is
-            // borrowed (running it takes `&mut self`, see `alloc`).
-            Some(end) if end <= size => {
-                Ok(unsafe { std::slice::from_raw_parts(base.as_ptr().add(start), len as usize) })
-            }
-            _ => bail!("pointer out of bounds"),
-        }
+        let start = self.checked_start(ptr, len as usize)?;
+        // SAFETY: within the memory's current length (`checked_start`); no
+        // guest code runs, and so the memory cannot change, while `&self`
+        // is borrowed (running it takes `&mut self`, see `alloc`).
+        Ok(unsafe { std::slice::from_raw_parts(start, len as usize) })
     }
 
     fn slice_mut(&mut self, ptr: u32, len: usize) -> Result<&mut [u8]> {
+        let start = self.checked_start(ptr, len)?;
+        // SAFETY: as in `slice`; `&mut self` makes the slice the only view
+        // of the memory while it lives.
+        Ok(unsafe { std::slice::from_raw_parts_mut(start, len) })
+    }
+
+    /// The address of `ptr` in memory, when `len` bytes from there lie in it.
+    fn checked_start(&self, ptr: u32, len: usize) -> Result<*mut u8> {
         let (base, size) = self.base_and_len();
         let start = ptr as usize;
         match start.checked_add(len) {
-            // SAFETY: as in `slice`; `&mut self` makes the slice the only
-            // view of the memory while it lives.
-            Some(end) if end <= size => {
-                Ok(unsafe { std::slice::from_raw_parts_mut(base.as_ptr().add(start), len) })
-            }
+            // SAFETY: `start` is within the memory, so the offset is too.
+            Some(end) if end <= size => Ok(unsafe { base.as_ptr().add(start) }),
             _ => bail!("pointer out of bounds"),
         }
     }
@@ -179,10 +178,10 @@ impl<'a> Guest<'a> {
             bail!("list too large to lower");
         };
         let mut params_and_result = [0, 0, align as i32, size].map(ValRaw::i32);
-        // SAFETY: `realloc`'s type was checked when the instance was made,
-        // and the array holds its four parameters and room for its result.
         // Guest code runs: the memory may grow.
         self.bytes.set(None);
+        // SAFETY: `realloc`'s type was checked when the instance was made,
+        // and the array holds its four parameters and room for its result.
         unsafe {
             self.memory
                 .realloc
