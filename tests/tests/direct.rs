@@ -253,3 +253,21 @@ fn returned_bytes_land_in_the_call_arena_by_its_rule() {
         }
     }
 }
+
+/// A guest that grows its memory between two imports, and between two
+/// calls, is read where its memory now ends: the host's view of the memory
+/// (kept from import to import and from call to call) follows the growth.
+#[test]
+fn imports_read_memory_the_guest_grew_since_the_last_one() {
+    let value = format!("{:?}", Value::BulkString(b"owner-1".to_vec()));
+    for (path, server) in both() {
+        let mut con = raw_abi_with_k(&server, "owner-1");
+        for round in 0..3 {
+            assert_eq!(
+                outcome(&mut con, "raw-abi.grown_get", &["k"], &[]),
+                value,
+                "{path}, call {round}"
+            );
+        }
+    }
+}

@@ -17,6 +17,8 @@ use redis::{
     ScoreComparison, ServerTime, SetOptions, StreamEntry, Trim, TrimStrategy, XaddOptions,
     XpendingQuery, XreadgroupOptions, ZaddOptions, ZrangeBy, ZrangeOptions,
 };
+use std::cell::Cell;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +50,14 @@ pub struct HostState {
     /// read and write through (see [`crate::direct`]); None in a
     /// component's store.
     pub(crate) direct: Option<crate::direct::GuestMemory>,
+    /// The direct instance's memory, its base and length, as last looked
+    /// up (each lookup walks the store to the instance's memory definition,
+    /// a few cache misses once per import when it was done per import).
+    /// Forgotten whenever the memory grows ([`Self::memory_growing`]), the
+    /// only way it changes: it is never moved (the pooling allocator
+    /// reserves each memory's maximum where it starts) nor shrunk, and it
+    /// lives as long as the store, which holds one instance.
+    pub(crate) memory_view: Cell<Option<(NonNull<u8>, usize)>>,
     /// The reply of the import running now, parsed in place and decoded
     /// from there (see [`Backend::run_into`]); reused from import to import.
     reply: Nodes,
@@ -139,6 +149,7 @@ impl HostState {
             refused_growth: None,
             wasi: None,
             direct: None,
+            memory_view: Cell::new(None),
             reply: Nodes::new(),
         }
     }
@@ -389,6 +400,7 @@ impl wasmtime::ResourceLimiter for HostState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.memory_view.set(None);
         if desired > self.memory_limit {
             self.refused_growth = Some(desired);
             return Ok(false);

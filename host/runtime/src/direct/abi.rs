@@ -10,7 +10,6 @@
 
 use crate::host::HostState;
 use crate::GuestError;
-use std::cell::Cell;
 use std::ptr::NonNull;
 use wasmtime::{bail, Func, Memory, Result, StoreContextMut, ValRaw};
 
@@ -51,12 +50,6 @@ const ARENA_MAX_ALIGN: u32 = 16;
 pub(crate) struct Guest<'a> {
     caller: StoreContextMut<'a, HostState>,
     memory: GuestMemory,
-    /// The memory's base and length as last looked up (an import reads
-    /// and writes it several times, and each lookup walks the store to the
-    /// instance's memory definition). Forgotten whenever guest code runs
-    /// (`cabi_realloc`), which may grow it; nothing else can, as the host
-    /// never grows a guest's memory.
-    bytes: Cell<Option<(NonNull<u8>, usize)>>,
 }
 
 impl<'a> Guest<'a> {
@@ -69,21 +62,19 @@ impl<'a> Guest<'a> {
 
     /// As [`Self::new`], with `memory` given (before the store holds it).
     pub(crate) fn with_memory(caller: StoreContextMut<'a, HostState>, memory: GuestMemory) -> Self {
-        Self {
-            caller,
-            memory,
-            bytes: Cell::new(None),
-        }
+        Self { caller, memory }
     }
 
-    /// The memory's base and length (see `bytes`).
+    /// The memory's base and length, looked up once until it grows (see
+    /// `HostState::memory_view`).
     fn base_and_len(&self) -> (NonNull<u8>, usize) {
-        if let Some(known) = self.bytes.get() {
+        let view = &self.caller.data().memory_view;
+        if let Some(known) = view.get() {
             return known;
         }
         let data = self.memory.memory.data(&self.caller);
         let known = (NonNull::from(data).cast(), data.len());
-        self.bytes.set(Some(known));
+        view.set(Some(known));
         known
     }
 
@@ -177,9 +168,8 @@ impl<'a> Guest<'a> {
         let Ok(size) = i32::try_from(size) else {
             bail!("list too large to lower");
         };
+        // Guest code runs: the memory may grow, which forgets its view.
         let mut params_and_result = [0, 0, align as i32, size].map(ValRaw::i32);
-        // Guest code runs: the memory may grow.
-        self.bytes.set(None);
         // SAFETY: `realloc`'s type was checked when the instance was made,
         // and the array holds its four parameters and room for its result.
         unsafe {

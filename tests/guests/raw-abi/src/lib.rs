@@ -46,6 +46,11 @@ impl Library for RawAbi {
                     "GETs its key with the call arena's free offset set past its end",
                 )
                 .key("key", "the key read"),
+                function(
+                    "grown_get",
+                    "GETs its key, grows the memory by a page and GETs it from there",
+                )
+                .key("key", "the key read"),
             ],
         )
     }
@@ -64,6 +69,7 @@ impl Library for RawAbi {
             "error_not_utf8" => raw::spill_error(&[0xff, 0xfe, 0xfd]),
             "arena_get" => raw::arena_get(keys.first().map_or(&[][..], |k| k)),
             "corrupt_arena_get" => raw::corrupt_arena_get(keys.first().map_or(&[][..], |k| k)),
+            "grown_get" => raw::grown_get(keys.first().map_or(&[][..], |k| k)),
             _ => Err(Error::guest("ERR no such function")),
         }
     }
@@ -110,9 +116,17 @@ mod raw {
 
     /// GET through the raw import, read back as wit-bindgen reads it.
     pub fn get(key: &[u8]) -> Option<Vec<u8>> {
-        let area = aligned_area();
+        // SAFETY: the key and the return area are live memory.
+        unsafe { get_at(key.as_ptr() as usize, key.len(), aligned_area()) }
+    }
+
+    /// GET of the `len` bytes at `key`, its result written at `area`.
+    ///
+    /// # Safety
+    /// `key` holds `len` bytes and `area` 16 bytes aligned to 8.
+    unsafe fn get_at(key: usize, len: usize, area: usize) -> Option<Vec<u8>> {
         unsafe {
-            get_import(key.as_ptr() as usize, key.len(), area);
+            get_import(key, len, area);
             let bytes = area as *const u8;
             assert_eq!(*bytes, 0, "GET failed");
             if *bytes.add(4) == 0 {
@@ -165,6 +179,34 @@ mod raw {
         Ok(Reply::Bulk(value))
     }
 
+    /// GETs `key`, which shows the host the memory as it is, then grows
+    /// the memory by a page and GETs `key` again with the key and the
+    /// return area in that page: the host must see the memory's new end.
+    pub fn grown_get(key: &[u8]) -> Result<Reply, Error> {
+        let before = get(key);
+        let page = core::arch::wasm32::memory_grow(0, 1);
+        if page == usize::MAX {
+            return Err(Error::guest("ERR memory.grow failed"));
+        }
+        // The page is the guest's alone: the allocator grows the memory
+        // past it when it needs more.
+        let start = page * PAGE_BYTES;
+        let area = start + PAGE_BYTES - 16;
+        // SAFETY: the page was just added, and the key fits in it below
+        // the return area.
+        let after = unsafe {
+            std::ptr::copy_nonoverlapping(key.as_ptr(), start as *mut u8, key.len());
+            get_at(start, key.len(), area)
+        };
+        if before != after {
+            return Err(Error::guest("ERR the two GETs differ"));
+        }
+        Ok(after.map_or(Reply::Nil, Reply::Bulk))
+    }
+
+    /// A WebAssembly page.
+    const PAGE_BYTES: usize = 65_536;
+
     /// GETs `key` with the arena's free offset near `u32::MAX`: the value
     /// must come from elsewhere (the arena has no room), and the offset is
     /// put back after.
@@ -209,6 +251,9 @@ mod raw {
         native()
     }
     pub fn corrupt_arena_get(_: &[u8]) -> Result<Reply, Error> {
+        native()
+    }
+    pub fn grown_get(_: &[u8]) -> Result<Reply, Error> {
         native()
     }
 }
