@@ -352,3 +352,35 @@ fn increments_and_create_only_writes_are_undone_from_their_replies() {
         }
     }
 }
+
+/// The undo log's lookups change nothing a client can watch: a `WATCH`ed
+/// key that a failed call tried and failed to increment (it holds text)
+/// is not marked modified, and the watcher's transaction runs, as it does
+/// after the same failed `INCR` from Lua.
+#[test]
+fn a_lookup_before_a_write_does_not_touch_a_watched_key() {
+    let server = Server::start();
+    server.load("hostile");
+    let mut con = server.connection();
+    let mut watcher = server.connection();
+    let _: () = redis::cmd("SET")
+        .arg("w:text")
+        .arg("not a number")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("WATCH")
+        .arg("w:text")
+        .query(&mut watcher)
+        .unwrap();
+    let keys = ["w:text", "w:free"];
+    let err = call::<Value>(&mut con, "hostile.count_then_fail", &keys, &["1"]).unwrap_err();
+    assert!(error_text(&err).contains("failed after counting"), "{err}");
+    let ran: Value = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("w:after")
+        .arg("1")
+        .query(&mut watcher)
+        .unwrap();
+    assert_ne!(ran, Value::Nil, "the transaction was aborted");
+}

@@ -460,3 +460,71 @@ fn board_around_matches_its_lua_twin() {
     assert_eq!(replies[6], Ok(Value::Array(vec![])));
     same_boards(&mut con);
 }
+
+/// `keyspace_hits` and `keyspace_misses` of `INFO stats`.
+fn keyspace_lookups(con: &mut redis::Connection) -> (u64, u64) {
+    let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in INFO stats"))
+    };
+    (field("keyspace_hits"), field("keyspace_misses"))
+}
+
+/// A call counts the keyspace hits and misses its Lua twin counts: the
+/// lookups the undo log makes before a write (is the counter there? does
+/// the key exist, and until when?) are a write's, which Redis does not
+/// count, not a read's. Each side calls twice, creating its keys and then
+/// finding them (a second `lock.acquire` by the holder extends the lock).
+#[test]
+fn calls_count_the_keyspace_hits_and_misses_their_lua_twins_count() {
+    let server = Server::start();
+    server.load("ratelimit");
+    server.load("lock");
+    let mut con = server.connection();
+    let cases: &[(&str, &str, &[&str], &[&str])] = &[
+        (
+            "ratelimit.fixed_window",
+            "fixed_window.lua",
+            &["rl"],
+            &["3", "60"],
+        ),
+        (
+            "lock.acquire",
+            "lock_acquire.lua",
+            &["lock", "fence"],
+            &["me", "10000"],
+        ),
+    ];
+    for &(target, twin, keys, args) in cases {
+        let script = lua(twin);
+        let named = |side: &str| -> Vec<String> {
+            keys.iter()
+                .map(|key| format!("{side}:{target}:{key}"))
+                .collect()
+        };
+        let (engine_keys, lua_keys) = (named("e"), named("l"));
+        let engine_keys: Vec<&str> = engine_keys.iter().map(String::as_str).collect();
+        let lua_keys: Vec<&str> = lua_keys.iter().map(String::as_str).collect();
+        let mut counted = |run: &mut dyn FnMut(&mut redis::Connection)| {
+            let (hits, misses) = keyspace_lookups(&mut con);
+            run(&mut con);
+            let (hits_after, misses_after) = keyspace_lookups(&mut con);
+            (hits_after - hits, misses_after - misses)
+        };
+        let engine = counted(&mut |con| {
+            for _ in 0..2 {
+                call::<Value>(con, target, &engine_keys, args).unwrap();
+            }
+        });
+        let lua = counted(&mut |con| {
+            for _ in 0..2 {
+                eval(con, &script, &lua_keys, args);
+            }
+        });
+        assert_eq!(engine, lua, "{target}: (hits, misses), engine against Lua");
+        assert_ne!(engine, (0, 0), "{target} looked nothing up");
+    }
+}

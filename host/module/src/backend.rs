@@ -342,6 +342,13 @@ impl Backend for RedisBackend<'_> {
         })
     }
 
+    /// The key opened for writing, as the write the undo log saves it for
+    /// is about to: a write's lookup counts no keyspace hit or miss and
+    /// sends no `keymiss` event, where a read's would count one that the
+    /// same script in Lua does not (the module's option
+    /// `NO_IMPLICIT_SIGNAL_MODIFIED` keeps closing it from telling WATCH
+    /// and client-side caching that the key changed). Like the write, it
+    /// deletes the key if it has expired. NOTOUCH: not an access (LRU/LFU).
     fn key_state(&mut self, key: &[u8]) -> Option<KeyState> {
         let get_abs_expire = unsafe { raw::RedisModule_GetAbsExpire }?;
         // SAFETY: the context is the calling client's, valid for the call;
@@ -350,8 +357,7 @@ impl Backend for RedisBackend<'_> {
             let handle = raw::RedisModule_OpenKey.unwrap()(
                 self.ctx.ctx,
                 name,
-                // NOTOUCH: the host's own lookup is not an access (LRU/LFU).
-                (raw::REDISMODULE_READ | raw::REDISMODULE_OPEN_KEY_NOTOUCH) as c_int,
+                (raw::REDISMODULE_WRITE | raw::REDISMODULE_OPEN_KEY_NOTOUCH) as c_int,
             );
             let state = if handle.is_null()
                 || raw::RedisModule_KeyType.unwrap()(handle)
@@ -369,18 +375,6 @@ impl Backend for RedisBackend<'_> {
             state
         });
         Some(state)
-    }
-
-    /// `RedisModule_KeyExists`: a lookup without opening the key (no
-    /// handle to allocate and free, no expiry to read), as for `key_state`
-    /// not an access (LRU/LFU).
-    fn key_exists(&mut self, key: &[u8]) -> Option<bool> {
-        let Some(exists) = (unsafe { raw::RedisModule_KeyExists }) else {
-            return self.key_state(key).map(KeyState::exists);
-        };
-        // SAFETY: the context is the calling client's, valid for the call;
-        // `name` is a live string object.
-        Some(self.with_key_name(key, |name| unsafe { exists(self.ctx.ctx, name) } != 0))
     }
 
     /// `TIME` reads the system's wall clock.

@@ -15,6 +15,7 @@
 //! - [`alloc`]: Redis's allocator, with freed small blocks cached on the main
 //!   thread.
 
+use redis_module::raw::ModuleOptions;
 use redis_module::{redis_module, Context, RedisString, Status};
 
 pub mod alloc;
@@ -39,6 +40,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         ctx.log_warning(&format!("pattern-engine: {e}"));
         return Status::Err;
     }
+    // Key handles the module opens for writing only look keys up (see
+    // `RedisBackend::key_state`); every write goes through a command,
+    // which tells WATCH and client-side caching itself.
+    ctx.set_module_options(ModuleOptions::NO_IMPLICIT_SIGNAL_MODIFIED);
     if let Err(e) = commands::register(ctx) {
         ctx.log_warning(&format!("pattern-engine: {e}"));
         return Status::Err;

@@ -69,17 +69,11 @@ pub trait Backend {
 
     /// Whether `key` exists and when it expires, looked up directly rather
     /// than by running commands (the undo log asks before every first write
-    /// to a key). `None` when the backend cannot: the undo log then runs
+    /// to a key), and looked up as the write will: a client sees no read
+    /// of the key. `None` when the backend cannot: the undo log then runs
     /// `DUMP` and `PEXPIRETIME`.
     fn key_state(&mut self, _key: &[u8]) -> Option<KeyState> {
         None
-    }
-
-    /// Whether `key` exists, looked up directly: all the undo log needs
-    /// before an increment, which a backend may answer more cheaply than
-    /// [`Self::key_state`] (no expiry to read). `None` when it cannot.
-    fn key_exists(&mut self, key: &[u8]) -> Option<bool> {
-        self.key_state(key).map(KeyState::exists)
     }
 
     /// Whether the server's clock (what `TIME` returns) is this machine's

@@ -103,7 +103,7 @@ impl UndoLog {
             return Ok(None);
         }
         match effect {
-            Effect::Increments(_) => match backend.key_exists(key) {
+            Effect::Increments(_) => match backend.key_state(key).map(KeyState::exists) {
                 Some(true) => Ok(Some(effect)),
                 Some(false) => {
                     self.saved.push((key.to_vec(), Saved::Absent));
