@@ -92,7 +92,9 @@ struct CallScope {
 
 // SAFETY: the raw backend pointer is only set for the duration of one call,
 // on the thread making that call, and cleared before the call returns; a
-// `HostState` without a scope holds no pointer at all.
+// `HostState` without a scope holds no pointer to it. `memory_view` points
+// into the linear memory of the store's own instance, which moves with the
+// store and is only read through it.
 unsafe impl Send for HostState {}
 
 /// Declarations of the call being entered, and its budgets.
