@@ -376,6 +376,13 @@ pub fn variant(component: &[u8], tag: &str) -> Vec<u8> {
     bytes
 }
 
+/// The value of field `name` in an `INFO` reply (`name:value` lines).
+pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
 /// The source of a Lua twin in `bench/lua/`.
 pub fn lua(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,7 +3,7 @@
 //! like with like).
 
 use pattern_tests::redis::{self, Value};
-use pattern_tests::{call, error_text, lua, Server};
+use pattern_tests::{call, error_text, info_field, lua, Server};
 
 fn eval(con: &mut redis::Connection, script: &str, keys: &[&str], args: &[&str]) -> Value {
     try_eval(con, script, keys, args).unwrap()
@@ -465,12 +465,22 @@ fn board_around_matches_its_lua_twin() {
 fn keyspace_lookups(con: &mut redis::Connection) -> (u64, u64) {
     let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
     let field = |name: &str| {
-        info.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|value| value.trim().parse().ok())
+        info_field(&info, name)
+            .and_then(|value| value.parse().ok())
             .unwrap_or_else(|| panic!("no {name} in INFO stats"))
     };
     (field("keyspace_hits"), field("keyspace_misses"))
+}
+
+/// The keyspace hits and misses Redis counts while `run` runs.
+fn lookups_counted(
+    con: &mut redis::Connection,
+    run: impl FnOnce(&mut redis::Connection),
+) -> (u64, u64) {
+    let (hits, misses) = keyspace_lookups(con);
+    run(con);
+    let (hits_after, misses_after) = keyspace_lookups(con);
+    (hits_after - hits, misses_after - misses)
 }
 
 /// A call counts the keyspace hits and misses its Lua twin counts: the
@@ -508,18 +518,12 @@ fn calls_count_the_keyspace_hits_and_misses_their_lua_twins_count() {
         let (engine_keys, lua_keys) = (named("e"), named("l"));
         let engine_keys: Vec<&str> = engine_keys.iter().map(String::as_str).collect();
         let lua_keys: Vec<&str> = lua_keys.iter().map(String::as_str).collect();
-        let mut counted = |run: &mut dyn FnMut(&mut redis::Connection)| {
-            let (hits, misses) = keyspace_lookups(&mut con);
-            run(&mut con);
-            let (hits_after, misses_after) = keyspace_lookups(&mut con);
-            (hits_after - hits, misses_after - misses)
-        };
-        let engine = counted(&mut |con| {
+        let engine = lookups_counted(&mut con, |con| {
             for _ in 0..2 {
                 call::<Value>(con, target, &engine_keys, args).unwrap();
             }
         });
-        let lua = counted(&mut |con| {
+        let lua = lookups_counted(&mut con, |con| {
             for _ in 0..2 {
                 eval(con, &script, &lua_keys, args);
             }

@@ -6,7 +6,7 @@
 
 use pattern_tests::http::Gateway;
 use pattern_tests::load::Load;
-use pattern_tests::{free_port, libraries, redis, Server, ServerOptions};
+use pattern_tests::{free_port, info_field, libraries, redis, Server, ServerOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,9 +76,7 @@ fn replication_field(server: &Server, name: &str) -> Option<String> {
         .arg("replication")
         .query(&mut server.connection_checked().ok()?)
         .ok()?;
-    info.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .map(|value| value.trim().to_string())
+    info_field(&info, name).map(str::to_string)
 }
 
 /// How many replicas count towards `min-replicas-to-write` on `server`.
