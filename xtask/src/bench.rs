@@ -149,6 +149,11 @@ fn one_board(con: &mut redis::Connection) -> Result<Vec<String>> {
     Ok(vec![key.into()])
 }
 
+/// Every pair the bench measures.
+pub(crate) fn pairs() -> &'static [Pair] {
+    PAIRS
+}
+
 const PAIRS: &[Pair] = &[
     Pair {
         name: "fixed_window",
@@ -253,7 +258,7 @@ const PAIRS: &[Pair] = &[
 
 /// Starts a `redis-server` with the module (and `module_args`) and the
 /// bundled libraries; returns it, its port and a connection.
-fn start_redis(
+pub(crate) fn start_redis(
     module: &std::path::Path,
     module_args: &[&str],
 ) -> Result<(Server, u16, redis::Connection)> {
@@ -586,6 +591,14 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--commands") {
         return crate::bench_commands::run(port, &mut con, requests);
     }
+    println!(
+        "module: release build, {}",
+        if crate::pgo::in_use() {
+            "optimised with the profile of `cargo xtask pgo`"
+        } else {
+            "without a profile (PATTERN_PGO=off, or no pgo/engine.profdata)"
+        }
+    );
     println!(
         "redis-benchmark: 50 clients, {requests} requests per run, {PAIR_ROUNDS} rounds, alternating; median round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling); {}",
         match pinning() {

@@ -116,9 +116,24 @@ pub use shared_componentize::componentize_file;
 /// packages it builds, so building one package alone would compile wasmtime
 /// a second time with other features, where `cargo test --workspace` reuses
 /// this build.
+/// Release builds use the profile of `cargo xtask pgo` when there is one
+/// ([`crate::pgo::release_rustflags`]).
 fn host(release: bool) -> Result<()> {
+    match release
+        .then(crate::pgo::release_rustflags)
+        .transpose()?
+        .flatten()
+    {
+        Some(flags) => host_with(release, &[("RUSTFLAGS", flags.as_ref())]),
+        None => host_with(release, &[]),
+    }
+}
+
+/// [`host`] with `env` set for Cargo (another target directory, other
+/// `RUSTFLAGS`).
+pub fn host_with(release: bool, env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
     let mut cmd = cargo();
-    cmd.args(["build", "--workspace"]);
+    cmd.args(["build", "--workspace"]).envs(env.iter().copied());
     if release {
         cmd.arg("--release");
     }

@@ -10,9 +10,14 @@
 //!   (`guest-sdk/c`, see `languages/c.rs`).
 //! - `test`: builds the module, the components and the language examples,
 //!   then runs every test.
-//! - `up`: builds everything, then runs `pattern-engine up` (a managed local
-//!   Redis with the module and the bundled libraries, and the HTTP gateway).
+//! - `up [--release]`: builds everything, then runs `pattern-engine up` (a
+//!   managed local Redis with the module and the bundled libraries, and the
+//!   HTTP gateway).
 //! - `bench`: the engine against Lua on the same Redis (see BENCHMARKS.md).
+//! - `module [--release]`: builds the Redis module (`--release`: optimised,
+//!   with the profile of `pgo`, as deployed and as the bench measures it).
+//! - `pgo`: remakes that profile by running an instrumented module (see
+//!   `pgo.rs`).
 
 mod bench;
 mod bench_callgrind;
@@ -20,6 +25,7 @@ mod bench_commands;
 mod bench_http;
 mod build;
 mod languages;
+mod pgo;
 mod up;
 
 use anyhow::{bail, Result};
@@ -29,7 +35,12 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("components") => build::components(&args[1..]).map(|_| ()),
         Some("languages") => languages::build(&args[1..]).map(|_| ()),
-        Some("module") => build::module(false).map(|_| ()),
+        Some("module") => match &args[1..] {
+            [] => module(false),
+            [flag] if flag == "--release" => module(true),
+            _ => bail!("usage: cargo xtask module [--release]"),
+        },
+        Some("pgo") => pgo::run(),
         Some("component") => match &args[1..] {
             [module, out] => {
                 build::componentize_file(module.as_ref(), out.as_ref())?;
@@ -50,7 +61,13 @@ fn main() -> Result<()> {
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module | test [cargo test args] | up [pattern-engine up flags] | bench [--quick | --callgrind [--only pair,...] | --commands]>"
+            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module [--release] | pgo | test [cargo test args] | up [--release] [pattern-engine up flags] | bench [--quick | --callgrind [--only pair,...] | --commands]>"
         ),
     }
+}
+
+/// Builds the module and prints where it is.
+fn module(release: bool) -> Result<()> {
+    println!("{}", build::module(release)?.display());
+    Ok(())
 }
