@@ -24,7 +24,9 @@
 //! exists; `PATTERN_PGO=off` builds without it. A profile made from other
 //! sources only loses its effect on the functions that changed (LLVM skips
 //! the records whose control flow no longer matches); the build says when
-//! the sources differ from those the profile was made from ([`STAMP`]).
+//! the sources differ from those the profile was made from ([`STAMP`]), and
+//! leaves the profile out when rustc's LLVM is older than the one that
+//! wrote it (rustc would refuse it).
 
 use crate::bench::{self, benchmark};
 use crate::build::{self, target_dir, workspace_root};
@@ -35,8 +37,9 @@ use std::process::Command;
 /// The merged profile, relative to the workspace root.
 const PROFILE: &str = "pgo/engine.profdata";
 
-/// What the profile was made from: the git trees of `host/` and the
-/// lock file, relative to the workspace root.
+/// What the profile was made from, relative to the workspace root: the
+/// git trees of `host/` and the lock file, then the LLVM version that wrote
+/// it (a profile is read by that version or a later one).
 const STAMP: &str = "pgo/engine.source";
 
 /// Set to `off`, release builds ignore the profile (to measure it).
@@ -63,7 +66,18 @@ pub fn release_rustflags() -> Result<Option<String>> {
         std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
         std::fs::write(&copy, &bytes)?;
     }
-    if stamp()? != std::fs::read_to_string(workspace_root().join(STAMP)).unwrap_or_default() {
+    let made_from = std::fs::read_to_string(workspace_root().join(STAMP)).unwrap_or_default();
+    let (sources, llvm) = made_from.split_once('\n').unwrap_or((&made_from, ""));
+    let made_by: u32 = llvm.trim().strip_prefix("llvm ").unwrap_or("0").parse()?;
+    let reader = rustc_llvm_major()?;
+    if reader < made_by {
+        eprintln!(
+            "note: building without {PROFILE}: rustc's LLVM {reader} cannot read a profile \
+             of LLVM {made_by} (`cargo xtask pgo` remakes it)"
+        );
+        return Ok(None);
+    }
+    if sources != stamp()? {
         eprintln!(
             "note: {PROFILE} was made from other sources than host/ and Cargo.lock now; \
              functions that changed build without it (`cargo xtask pgo` remakes it)"
@@ -130,7 +144,10 @@ pub fn run() -> Result<()> {
     if !status.success() {
         bail!("{} merge failed: {status}", merge_tool.display());
     }
-    std::fs::write(workspace_root().join(STAMP), stamp()?)?;
+    std::fs::write(
+        workspace_root().join(STAMP),
+        format!("{}\nllvm {}\n", stamp()?, rustc_llvm_major()?),
+    )?;
     println!(
         "wrote {PROFILE} ({} KiB); release builds through `cargo xtask` use it",
         std::fs::metadata(&profile)?.len() / 1024
@@ -171,21 +188,26 @@ fn train(module: &Path, counters: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `llvm-profdata` of the LLVM major version rustc is built on: a profile
-/// is read only by that version or a later one.
-fn llvm_profdata() -> Result<PathBuf> {
+/// The major version of the LLVM rustc is built on (the workspace's
+/// toolchain).
+fn rustc_llvm_major() -> Result<u32> {
     let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
         .current_dir(workspace_root())
         .arg("-vV")
         .output()
         .context("running rustc -vV")?;
     let text = String::from_utf8_lossy(&rustc.stdout);
-    let major = text
-        .lines()
+    text.lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .and_then(|v| v.split('.').next())
-        .context("rustc -vV names no LLVM version")?
-        .to_string();
+        .and_then(|major| major.parse().ok())
+        .context("rustc -vV names no LLVM version")
+}
+
+/// `llvm-profdata` of the LLVM major version rustc is built on: a profile
+/// is read only by that version or a later one.
+fn llvm_profdata() -> Result<PathBuf> {
+    let major = rustc_llvm_major()?;
     for tool in [format!("llvm-profdata-{major}"), "llvm-profdata".into()] {
         let Ok(out) = Command::new(&tool).arg("--version").output() else {
             continue;
@@ -198,7 +220,7 @@ fn llvm_profdata() -> Result<PathBuf> {
 }
 
 /// The git trees of `host/` and of the lock file, and whether either has
-/// changes not committed: what the profile's counters belong to.
+/// changes not committed: what the profile's counters belong to (one line).
 fn stamp() -> Result<String> {
     let git = |args: &[&str]| -> Result<String> {
         let out = Command::new("git")
@@ -211,7 +233,7 @@ fn stamp() -> Result<String> {
     let trees = git(&["rev-parse", "HEAD:host", "HEAD:Cargo.lock"])?;
     let dirty = !git(&["status", "--porcelain", "--", "host", "Cargo.lock"])?.is_empty();
     Ok(format!(
-        "{}{}\n",
+        "{}{}",
         trees.replace('\n', " "),
         if dirty { " with changes" } else { "" }
     ))
