@@ -68,7 +68,12 @@ pub fn release_rustflags() -> Result<Option<String>> {
     }
     let made_from = std::fs::read_to_string(workspace_root().join(STAMP)).unwrap_or_default();
     let (sources, llvm) = made_from.split_once('\n').unwrap_or((&made_from, ""));
-    let made_by: u32 = llvm.trim().strip_prefix("llvm ").unwrap_or("0").parse()?;
+    let made_by: u32 = llvm
+        .trim()
+        .strip_prefix("llvm ")
+        .unwrap_or("0")
+        .parse()
+        .with_context(|| format!("{STAMP}: the second line is not `llvm <major version>`"))?;
     let reader = rustc_llvm_major()?;
     if reader < made_by {
         eprintln!(
