@@ -593,10 +593,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!(
         "module: release build, {}",
-        if crate::pgo::in_use() {
+        if crate::pgo::in_use()? {
             "optimised with the profile of `cargo xtask pgo`"
         } else {
-            "without a profile (PATTERN_PGO=off, or no pgo/engine.profdata)"
+            "without a profile (PATTERN_PGO=off, no pgo/engine.profdata, or one rustc cannot read)"
         }
     );
     println!(

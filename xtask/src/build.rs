@@ -116,6 +116,7 @@ pub use shared_componentize::componentize_file;
 /// packages it builds, so building one package alone would compile wasmtime
 /// a second time with other features, where `cargo test --workspace` reuses
 /// this build.
+///
 /// Release builds use the profile of `cargo xtask pgo` when there is one
 /// ([`crate::pgo::release_rustflags`]).
 fn host(release: bool) -> Result<()> {

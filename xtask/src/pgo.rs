@@ -50,11 +50,28 @@ const SWITCH: &str = "PATTERN_PGO";
 const TRAINING_REQUESTS: u32 = 30_000;
 
 /// `RUSTFLAGS` for a release build: the caller's, plus `-Cprofile-use`
-/// when the profile exists and is not switched off. The profile is used
-/// through a copy named by its content, so that a new profile rebuilds
-/// (Cargo compares flags, not the files they name).
+/// when the profile exists, is not switched off and can be read. Decided
+/// once per run (the bench builds the module, then the gateway): the
+/// profile is read, hashed and checked, and any note printed, once.
 pub fn release_rustflags() -> Result<Option<String>> {
-    if !in_use() {
+    static DECIDED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(flags) = DECIDED.get() {
+        return Ok(flags.clone());
+    }
+    let flags = decide_release_rustflags()?;
+    Ok(DECIDED.get_or_init(|| flags).clone())
+}
+
+/// Whether release builds use the profile ([`release_rustflags`]).
+pub fn in_use() -> Result<bool> {
+    Ok(release_rustflags()?.is_some())
+}
+
+/// [`release_rustflags`], worked out. The profile is used through a copy
+/// named by its content, so that a new profile rebuilds (Cargo compares
+/// flags, not the files they name).
+fn decide_release_rustflags() -> Result<Option<String>> {
+    if std::env::var(SWITCH).is_ok_and(|v| v == "off") || !workspace_root().join(PROFILE).exists() {
         return Ok(None);
     }
     let profile = workspace_root().join(PROFILE);
@@ -94,12 +111,6 @@ pub fn release_rustflags() -> Result<Option<String>> {
     }
     flags.push_str(&format!("-Cprofile-use={}", copy.display()));
     Ok(Some(flags))
-}
-
-/// Whether release builds use the profile: it exists, and is not switched
-/// off.
-pub fn in_use() -> bool {
-    workspace_root().join(PROFILE).exists() && !std::env::var(SWITCH).is_ok_and(|v| v == "off")
 }
 
 /// Builds the instrumented module, trains it, and writes [`PROFILE`].
