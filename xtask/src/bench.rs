@@ -1,6 +1,6 @@
-//! `cargo xtask bench [--quick | --callgrind [--only a,b] | --commands]`: each library function against its Lua twin
+//! `cargo xtask bench [--quick | --callgrind [--only a,b] | --commands] [--tcp]`: each library function against its Lua twin
 //! (`bench/lua/`) on the same Redis, in the same run, with `redis-benchmark`
-//! (50 clients, pipeline 1 and 16, [`PAIR_ROUNDS`] rounds alternating engine,
+//! (50 clients over a unix socket, or TCP with `--tcp`; pipeline 1 and 16, [`PAIR_ROUNDS`] rounds alternating engine,
 //! `EVALSHA`, `FCALL` and the native twin: the twins are also loaded as one
 //! Redis Functions library). Prints ops/s, p50 and p99 of each one's median
 //! round, and the ratio engine/Lua against the faster Lua path. Then each
@@ -357,6 +357,7 @@ pub(crate) fn start_redis_under(
     launcher: &Launcher,
 ) -> Result<(Server, u16, redis::Connection)> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let socket = socket_path(port);
     let patience = launcher.patience.unwrap_or(Duration::from_secs(10));
     let mut command = match launcher.wrapper.split_first() {
         Some((tool, args)) => {
@@ -378,6 +379,10 @@ pub(crate) fn start_redis_under(
                 &port.to_string(),
                 "--bind",
                 "127.0.0.1",
+                "--unixsocket",
+                &socket.display().to_string(),
+                "--unixsocketperm",
+                "700",
                 "--save",
                 "",
                 "--appendonly",
@@ -393,6 +398,7 @@ pub(crate) fn start_redis_under(
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting redis-server with {program}"))?,
+        socket,
     );
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
     let started = Instant::now();
@@ -534,14 +540,34 @@ pub(crate) fn contest_by<T>(
         .collect())
 }
 
-pub(crate) struct Server(pub(crate) Child);
+/// A `redis-server` of the bench, and the unix socket it listens on
+/// besides its port (removed with it: a killed Redis leaves it behind).
+pub(crate) struct Server(pub(crate) Child, std::path::PathBuf);
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
     }
 }
+
+/// The unix socket of the bench's Redis on `port`.
+fn socket_path(port: u16) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pattern-bench-{port}.sock"))
+}
+
+/// Whether `redis-benchmark` connects over TCP (`--tcp`) rather than the
+/// server's unix socket. The bench compares what Redis spends on each
+/// contestant's call, so the client should cost less per request than
+/// Redis. Over TCP on loopback it does not, on a 2-core machine:
+/// `redis-benchmark`, one thread, spends more per request in the TCP stack
+/// than Redis does, and at pipeline 1 every contestant ran at the client's
+/// speed (about 80 000 calls/s here). Over the unix socket throughput rises
+/// to 90 000-130 000 calls/s and the heavier functions' ratios at pipeline
+/// 1 with it; for one as light as the lock, neither side is saturated even
+/// then, and `PING` runs no faster (BENCHMARKS.md, twentieth pass).
+static OVER_TCP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The pairs `--only a,b` names (every pair without it), each checked
 /// against [`PAIRS`]: counting a few pairs under callgrind takes minutes
@@ -574,6 +600,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let requests = if quick { 20_000 } else { 200_000 };
     let pairs = selected_pairs(args)?;
     let callgrind = args.iter().any(|a| a == "--callgrind");
+    let over_tcp = args.iter().any(|a| a == "--tcp");
+    if over_tcp && callgrind {
+        bail!("--tcp goes without --callgrind (which counts instructions, not op/s)");
+    }
+    OVER_TCP.store(over_tcp, std::sync::atomic::Ordering::Relaxed);
     if args.iter().any(|a| a == "--only") && !callgrind {
         bail!("--only goes with --callgrind (the full bench compares every pair)");
     }
@@ -600,7 +631,8 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     );
     println!(
-        "redis-benchmark: 50 clients, {requests} requests per run, {PAIR_ROUNDS} rounds, alternating; median round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling); {}",
+        "redis-benchmark: 50 clients over {}, {requests} requests per run, {PAIR_ROUNDS} rounds, alternating; median round shown; ratio = engine / faster Lua; native = the same commands from a plain module (the ceiling); {}",
+        if over_tcp { "TCP" } else { "a unix socket" },
         match pinning() {
             Some(p) => format!(
                 "Redis's main thread on CPU {REDIS_CPU}, redis-benchmark on {}",
@@ -880,7 +912,6 @@ fn field(reply: &redis::Value, name: &[u8]) -> u64 {
     }
 }
 
-/// One `redis-benchmark` run; parses its CSV line.
 /// `usec_per_call` of `command` in an `INFO commandstats` reply (names
 /// compared without case: Redis lower-cases its own commands, not modules').
 pub(crate) fn usec_per_call(stats: &str, command: &str) -> Option<f64> {
@@ -910,24 +941,27 @@ fn empty_keyspace(con: &mut redis::Connection) -> Result<()> {
     Ok(())
 }
 
+/// One `redis-benchmark` run against the Redis on `port`, over its unix
+/// socket or TCP ([`OVER_TCP`]); parses its CSV line.
 pub(crate) fn benchmark(
     port: u16,
     pipeline: u32,
     requests: u32,
     command: &[String],
 ) -> Result<Sample> {
+    let endpoint = if OVER_TCP.load(std::sync::atomic::Ordering::Relaxed) {
+        vec![
+            "-h".to_string(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]
+    } else {
+        vec!["-s".to_string(), socket_path(port).display().to_string()]
+    };
     let output = client_command("redis-benchmark")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-c",
-            "50",
-            "-r",
-            "1000000",
-            "--csv",
-        ])
+        .args(endpoint)
+        .args(["-c", "50", "-r", "1000000", "--csv"])
         .args(["-n", &requests.to_string(), "-P", &pipeline.to_string()])
         .args(command)
         .output()

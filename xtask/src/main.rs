@@ -61,7 +61,7 @@ fn main() -> Result<()> {
         Some("up") => up::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module [--release] | pgo | test [cargo test args] | up [--release] [pattern-engine up flags] | bench [--quick | --callgrind [--only pair,...] | --commands]>"
+            "usage: cargo xtask <components [name...] | languages [name...] | component IN OUT | c LIBRARY.c OUT | module [--release] | pgo | test [cargo test args] | up [--release] [pattern-engine up flags] | bench [--quick | --callgrind [--only pair,...] | --commands] [--tcp]>"
         ),
     }
 }
