@@ -1,9 +1,11 @@
-//! `cargo xtask bench [--quick | --callgrind [--only a,b] | --commands] [--tcp]`: each library function against its Lua twin
-//! (`bench/lua/`) on the same Redis, in the same run, with `redis-benchmark`
-//! (50 clients over a unix socket, or TCP with `--tcp`; pipeline 1 and 16, [`PAIR_ROUNDS`] rounds alternating engine,
-//! `EVALSHA`, `FCALL` and the native twin: the twins are also loaded as one
-//! Redis Functions library). Prints ops/s, p50 and p99 of each one's median
-//! round, and the ratio engine/Lua against the faster Lua path. Then each
+//! `cargo xtask bench [--quick | --callgrind [--only a,b] | --commands]
+//! [--tcp]`: each library function against its Lua twin (`bench/lua/`) on
+//! the same Redis, in the same run, with `redis-benchmark` (50 clients over
+//! the server's unix socket, or TCP with `--tcp`; pipeline 1 and 16,
+//! [`PAIR_ROUNDS`] rounds alternating engine, `EVALSHA`, `FCALL` and the
+//! native twin: the twins are also loaded as one Redis Functions library).
+//! Prints ops/s, p50 and p99 of each one's median round, and the ratio
+//! engine/Lua against the faster Lua path. Then each
 //! library's resident memory with its warm instance, and HTTP calls through
 //! the gateway against direct `PATTERN.CALL` (`bench_http`). `--callgrind`
 //! counts instructions per command instead ([`crate::bench_callgrind`]), of
