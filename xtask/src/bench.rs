@@ -151,12 +151,8 @@ fn one_board(con: &mut redis::Connection) -> Result<Vec<String>> {
     Ok(vec![key.into()])
 }
 
-/// Every pair the bench measures.
-pub(crate) fn pairs() -> &'static [Pair] {
-    PAIRS
-}
-
-const PAIRS: &[Pair] = &[
+/// Every pair the bench measures (and `cargo xtask pgo` trains on).
+pub(crate) const PAIRS: &[Pair] = &[
     Pair {
         name: "fixed_window",
         target: "ratelimit.fixed_window",
@@ -260,7 +256,7 @@ const PAIRS: &[Pair] = &[
 
 /// Starts a `redis-server` with the module (and `module_args`) and the
 /// bundled libraries; returns it, its port and a connection.
-pub(crate) fn start_redis(
+fn start_redis(
     module: &std::path::Path,
     module_args: &[&str],
 ) -> Result<(Server, u16, redis::Connection)> {

@@ -71,14 +71,12 @@ pub fn in_use() -> Result<bool> {
 /// named by its content, so that a new profile rebuilds (Cargo compares
 /// flags, not the files they name).
 fn decide_release_rustflags() -> Result<Option<String>> {
-    if std::env::var(SWITCH).is_ok_and(|v| v == "off") || !workspace_root().join(PROFILE).exists() {
+    let profile = workspace_root().join(PROFILE);
+    if std::env::var(SWITCH).is_ok_and(|v| v == "off") || !profile.exists() {
         return Ok(None);
     }
-    let profile = workspace_root().join(PROFILE);
     let bytes = std::fs::read(&profile).with_context(|| format!("reading {PROFILE}"))?;
-    let copy = target_dir()
-        .join("pgo")
-        .join(format!("engine-{:016x}.profdata", fnv1a(&bytes)));
+    let copy = work_dir().join(format!("engine-{:016x}.profdata", fnv1a(&bytes)));
     if !copy.exists() {
         std::fs::create_dir_all(copy.parent().expect("has a parent"))?;
         std::fs::write(&copy, &bytes)?;
@@ -113,10 +111,17 @@ fn decide_release_rustflags() -> Result<Option<String>> {
     Ok(Some(flags))
 }
 
+/// Where the profile's work happens: the instrumented build, its counters,
+/// and the copies of [`PROFILE`] that release builds name.
+fn work_dir() -> PathBuf {
+    target_dir().join("pgo")
+}
+
 /// Builds the instrumented module, trains it, and writes [`PROFILE`].
 pub fn run() -> Result<()> {
-    let merge_tool = llvm_profdata()?;
-    let work = target_dir().join("pgo");
+    let llvm_major = rustc_llvm_major()?;
+    let merge_tool = llvm_profdata(llvm_major)?;
+    let work = work_dir();
     // Where the instrumented build's own programs (build scripts, and
     // proc macros as rustc runs them) write their counters: never merged.
     let build_counters = work.join("raw");
@@ -162,7 +167,7 @@ pub fn run() -> Result<()> {
     }
     std::fs::write(
         workspace_root().join(STAMP),
-        format!("{}\nllvm {}\n", stamp()?, rustc_llvm_major()?),
+        format!("{}\nllvm {llvm_major}\n", stamp()?),
     )?;
     println!(
         "wrote {PROFILE} ({} KiB); release builds through `cargo xtask` use it",
@@ -185,7 +190,7 @@ fn train(module: &Path, counters: &Path) -> Result<()> {
     };
     let (mut server, port, mut con) = bench::start_redis_under(module, &[], &launcher)?;
     let lua_dir = bench::load_twins(&mut con)?;
-    for pair in bench::pairs() {
+    for pair in bench::PAIRS {
         let commands = pair.commands(&mut con, &lua_dir)?;
         for command in [&commands.engine, &commands.native] {
             for pipeline in [1, 16] {
@@ -220,10 +225,9 @@ fn rustc_llvm_major() -> Result<u32> {
         .context("rustc -vV names no LLVM version")
 }
 
-/// `llvm-profdata` of the LLVM major version rustc is built on: a profile
-/// is read only by that version or a later one.
-fn llvm_profdata() -> Result<PathBuf> {
-    let major = rustc_llvm_major()?;
+/// `llvm-profdata` of LLVM `major`, the version rustc is built on: a
+/// profile is read only by that version or a later one.
+fn llvm_profdata(major: u32) -> Result<PathBuf> {
     for tool in [format!("llvm-profdata-{major}"), "llvm-profdata".into()] {
         let Ok(out) = Command::new(&tool).arg("--version").output() else {
             continue;
